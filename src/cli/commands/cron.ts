@@ -1,0 +1,45 @@
+import { dirname, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { usageError } from '../../errors.js';
+import { parseDuration } from '../../util/time.js';
+import { stateDir } from '../../run/state-dir.js';
+import type { Ctx } from '../context.js';
+
+const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The crontab schedule field for "every N minutes/hours". */
+export function cronSpec(every: string): string {
+  const ms = parseDuration(every);
+  if (ms === undefined || ms < 60_000) throw usageError('parse --every', `"${every}" is not a duration of a minute or more`, 'e.g. 5m, 15m, 1h');
+  const min = Math.round(ms / 60_000);
+  if (min < 60) {
+    if (60 % min) throw usageError('parse --every', `${min} minutes does not divide an hour`, 'use 1, 2, 3, 4, 5, 6, 10, 12, 15, 20 or 30 minutes, or whole hours');
+    return min === 1 ? '* * * * *' : `*/${min} * * * *`;
+  }
+  const h = Math.round(min / 60);
+  if (min % 60 || 24 % h) throw usageError('parse --every', `"${every}" does not divide a day`, 'use whole hours that divide 24');
+  return h === 1 ? '0 * * * *' : `0 */${h} * * *`;
+}
+
+/** `cron`: the crontab line, with absolute paths and a log redirect. */
+export async function cronCommand(ctx: Ctx, o: { every: string; log?: string }): Promise<number> {
+  const spec = cronSpec(o.every);
+  const cfg = await ctx.config();
+  const state = stateDir(ctx, cfg?.logExports.state_dir);
+  const bin = resolve(fileURLToPath(new URL('../../../bin/bifrost-logs.js', import.meta.url)));
+  const args = [process.execPath, bin, 'run', '--quiet', '--no-progress'];
+  if (ctx.global.bifrostConfig) args.push('--bifrost-config', resolve(ctx.global.bifrostConfig));
+  else if (cfg) args.push('--config', cfg.file);
+  if (ctx.global.db) args.push('--db', /^postgres/i.test(ctx.global.db) ? ctx.global.db : resolve(ctx.global.db));
+  args.push('--state-dir', state);
+  const log = resolve(o.log ?? `${state}/run.log`);
+  // The redirect needs its directory before cron's first call.
+  mkdirSync(dirname(log), { recursive: true });
+  await ctx.out.write(
+    `# bifrost-logs: run every due export. cron has a minimal environment: secrets referenced as env.NAME\n` +
+    `# must be set here (e.g. NAME=value lines above this one) or in a file the command sources.\n` +
+    `${spec} ${args.map(q).join(' ')} >> ${q(log)} 2>&1\n`,
+  );
+  return 0;
+}

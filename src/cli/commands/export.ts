@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { CliError, ExitCode, usageError } from '../../errors.js';
+import { DESTINATION_TYPES, type DestinationType } from '../../destination/schemas.js';
+import type { ExportConfig, TransformConfig } from '../../config/schema.js';
+import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
+import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
+import { exportWindow, keyParts, partFormat } from '../../run/export-window.js';
+import { manifestKey } from '../../run/keys.js';
+import { openDestination } from '../../run/destinations.js';
+import { createProgress } from '../progress.js';
+import { openLedger } from '../../run/ledger.js';
+import { stateDir } from '../../run/state-dir.js';
+import type { Ctx } from '../context.js';
+import { suggest } from '../../config/suggest.js';
+import { isoMs } from '../../util/time.js';
+
+export interface ExportOptions {
+  filters: FilterSpec;
+  name?: string;
+  dest?: string;
+  format?: string;
+  gzip?: boolean;
+  out?: string;
+  prefix?: string;
+  include?: string[];
+  fields?: string[];
+  anonymize?: string[];
+  anonymizeMethod?: 'hash' | 'sha256' | 'redact' | 'drop';
+  hashKeyEnv?: string;
+  aggregateBy?: string[];
+  metrics?: string[];
+  addField?: Record<string, string>;
+  maxRowsPerFile?: number;
+  formulaGuard?: boolean;
+  plan?: boolean;
+  json?: boolean;
+  /** Destination flags, same words as the config keys. */
+  destFlags: Record<string, unknown>;
+}
+
+function adHocTransforms(o: ExportOptions): TransformConfig[] | undefined {
+  const t: TransformConfig[] = [];
+  if (o.anonymize?.length) {
+    const method = o.anonymizeMethod ?? 'hash';
+    if (method === 'hash' && !o.hashKeyEnv) throw usageError('set up --anonymize', 'the hash method needs a key', 'pass --hash-key-env NAME (an environment variable holding the key), or --anonymize-method sha256|redact|drop');
+    t.push({ type: 'anonymize', fields: o.anonymize, method, key: o.hashKeyEnv ? `env.${o.hashKeyEnv}` : undefined });
+  }
+  if (o.addField && Object.keys(o.addField).length) t.push({ type: 'enrich', add_fields: o.addField });
+  if (o.aggregateBy || o.metrics) {
+    t.push({ type: 'aggregate', group_by: o.aggregateBy ?? [], metrics: o.metrics ?? ['total_requests', 'success_rate', 'avg_latency', 'total_tokens', 'total_cost'] });
+  }
+  return t.length ? t : undefined;
+}
+
+/** Builds the job for `export`: a configured export by --name, or ad hoc from flags. */
+export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<ExportJob> {
+  const destType = o.dest as DestinationType | undefined;
+  if (destType && !DESTINATION_TYPES.includes(destType)) {
+    const s = suggest(destType, DESTINATION_TYPES);
+    throw usageError('parse --dest', `unknown destination "${o.dest}"${s ? ` (did you mean "${s}"?)` : ''}`, `destinations: ${DESTINATION_TYPES.join(', ')}`);
+  }
+  const destConfig: Record<string, unknown> = { ...o.destFlags };
+  if (o.out !== undefined) destConfig.path = o.out;
+  const overrides: JobOverrides = {
+    format: o.format, gzip: o.gzip, include: o.include, fields: o.fields, filters: o.filters,
+    transforms: adHocTransforms(o), destType, destConfig, maxRowsPerFile: o.maxRowsPerFile, formulaGuard: o.formulaGuard, prefix: o.prefix,
+  };
+  let base: ExportConfig;
+  let at = 'export';
+  if (o.name) {
+    const cfg = await ctx.config();
+    const i = cfg?.logExports.exports.findIndex((e) => e.name === o.name) ?? -1;
+    if (!cfg || i < 0) {
+      const s = cfg ? suggest(o.name, cfg.logExports.exports.map((e) => e.name)) : undefined;
+      throw new CliError('find the export', `no export named "${o.name}" in ${cfg ? cfg.file : 'any config file'}${s ? ` (did you mean "${s}"?)` : ''}`, { exitCode: ExitCode.config });
+    }
+    base = cfg.logExports.exports[i]!;
+    at = `log_exports.exports[${i}]`;
+  } else {
+    if (!destType) throw usageError('parse the command line', '--dest is required without --name', 'e.g. --dest file --out ./out, or --dest stdout');
+    base = { name: 'logs', enabled: true, destination: { type: destType, config: {} } as ExportConfig['destination'], data: { format: 'jsonl', compression: 'none' } };
+  }
+  if (destType === 'file' && !destConfig.path && !(base.destination as { config?: { path?: string } }).config?.path) {
+    throw usageError('parse the command line', '--dest file needs --out DIR');
+  }
+  return buildJob(base, undefined, at, overrides, ctx.env);
+}
+
+/** `bifrost-logs export`: one window [--since, --until), delivered with a manifest. */
+export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number> {
+  const job = await exportJobFromFlags(ctx, o);
+  const now = ctx.now();
+  const spec = mergeFilterSpecs(job.filterSpec, o.filters);
+  const filter = resolveFilter(spec, now, job.timezone);
+  const window = { start: filter.start ?? 0, end: filter.end ?? now };
+  const { source } = await ctx.openSource();
+  const upTo = await source.position();
+  const baseFilter = { ...filter, start: filter.start, end: window.end, completedOnly: true };
+
+  if (o.plan) {
+    const rows = await source.count(baseFilter, { upTo });
+    const kp = keyParts(job, window);
+    const planned = {
+      export: job.name, destination: job.destType, format: job.format.name, compression: job.compression,
+      window: { start: filter.start !== undefined ? isoMs(window.start) : null, end: isoMs(window.end) },
+      estimated_rows: rows,
+      estimated_files: rows ? Math.ceil(rows / job.maxRowsPerFile) : 0,
+      manifest_key: manifestKey(kp),
+      first_key: `${kp.prefix}${job.name}_…_part-0001.${job.format.extension}`,
+    };
+    if (o.json) await ctx.out.write(JSON.stringify(planned) + '\n');
+    else await ctx.out.write(`export ${planned.export} → ${planned.destination} (${planned.format}${job.compression === 'gzip' ? ', gzip' : ''})\n  window   ${planned.window.start ?? '(beginning)'} → ${planned.window.end}\n  rows     ~${rows} (COUNT now)\n  files    ${planned.estimated_files}\n  manifest ${planned.manifest_key}\n`);
+    return 0;
+  }
+
+  const { dest } = await openDestination(ctx, job);
+  const runId = randomUUID();
+  const progress = createProgress(ctx, job.name);
+  if (progress.enabled) progress.start(await source.count(baseFilter, { upTo }));
+  const started = Date.now();
+  const ledger = dest.kind === 'stream' ? null : await openLedger(stateDir(ctx)).catch((err) => { ctx.log.warn(`the ledger is not available, the run is not recorded: ${(err as Error).message}`); return null; });
+  const id = ledger?.begin({ runId, export: job.name, window, kind: 'adhoc', destination: job.destType });
+  try {
+    const r = await exportWindow({ job, source, dest, window, runId, upTo, baseFilter, now, onRows: (n) => progress.tick(n) });
+    progress.stop();
+    if (id !== undefined) ledger!.succeed(id, { rows: r.rows, bytes: r.bytes, files: r.parts.length, position: r.position, pendingIds: r.pendingIds, manifest: r.manifest, manifestKey: r.manifestKey });
+    const secs = (Date.now() - started) / 1000;
+    if (r.warnings.malformedJson) ctx.log.warn(`${r.warnings.malformedJson} malformed JSON cell(s) exported as text (e.g. ${r.warnings.samples.join('; ')})`);
+    if (dest.kind !== 'stream') {
+      if (o.json) await ctx.out.write(JSON.stringify({ event: 'finished', export: job.name, run_id: runId, rows: r.rows, files: r.parts.map((p) => p.key), bytes: r.bytes, manifest: r.manifestKey, seconds: secs }) + '\n');
+      else ctx.log.info(`${job.name}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s → ${r.manifestKey}`);
+    }
+    void partFormat;
+    return 0;
+  } catch (err) {
+    progress.stop();
+    if (id !== undefined) ledger!.fail(id, err);
+    throw err;
+  } finally {
+    ledger?.close();
+    await dest.close();
+  }
+}

@@ -1,0 +1,92 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as p from '@clack/prompts';
+import { CliError, ExitCode, usageError } from '../../errors.js';
+import { validateConfig } from '../../config/load.js';
+import type { Ctx } from '../context.js';
+
+function cancelled(v: unknown): asserts v is string | boolean | string[] {
+  if (p.isCancel(v)) throw new CliError('write the config', 'cancelled', { exitCode: ExitCode.usage });
+}
+
+/** `init`: asks for source, destination, format, schedule and filters; writes a config that `check` accepts. */
+export async function initCommand(ctx: Ctx, o: { out?: string }): Promise<number> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw usageError('start the wizard', 'it needs an interactive terminal', 'write bifrost-logs.config.json by hand (see the README), or run init in a terminal');
+  }
+  const out = resolve(o.out ?? 'bifrost-logs.config.json');
+  p.intro('bifrost-logs init');
+  if (existsSync(out)) {
+    const ok = await p.confirm({ message: `${out} exists. Overwrite it?`, initialValue: false });
+    cancelled(ok);
+    if (!ok) { p.cancel('left as it is'); return 0; }
+  }
+  const kind = await p.select({ message: 'Where are the gateway logs?', options: [
+    { value: 'sqlite', label: 'SQLite logs.db' }, { value: 'postgres', label: 'Postgres log store' }, { value: 'bifrost', label: "Read logs_store from Bifrost's config.json" },
+  ] });
+  cancelled(kind);
+  let source: Record<string, unknown> | undefined;
+  if (kind === 'sqlite') {
+    const path = await p.text({ message: 'Path to logs.db', initialValue: ctx.global.db ?? '~/.config/bifrost/logs.db'.replace('~', process.env.HOME ?? '~') });
+    cancelled(path);
+    source = { path };
+  } else if (kind === 'postgres') {
+    const url = await p.text({ message: 'Postgres URL (use ${VAR} for the password)', placeholder: 'postgres://bifrost:${PGPASSWORD}@db:5432/bifrost' });
+    cancelled(url);
+    source = { url };
+  }
+  const name = await p.text({ message: 'Export name', initialValue: 'daily_export', validate: (v) => (/^[A-Za-z0-9][\w.-]*$/.test(v ?? '') ? undefined : 'letters, digits, _ . -') });
+  cancelled(name);
+  const destType = await p.select({ message: 'Destination', options: ['file', 's3', 'gcs', 'azure_blob', 'bigquery', 'snowflake', 'redshift', 'postgres'].map((v) => ({ value: v, label: v })) });
+  cancelled(destType);
+  const destConfig: Record<string, unknown> = {};
+  const ask = async (key: string, message: string, initialValue?: string) => {
+    const v = await p.text({ message, initialValue });
+    cancelled(v);
+    if (v) destConfig[key] = v;
+  };
+  switch (destType) {
+    case 'file': await ask('path', 'Output directory', './exports'); break;
+    case 's3': await ask('bucket', 'Bucket'); await ask('region', 'Region', 'us-east-1'); await ask('prefix', 'Prefix', '{export}/{year}/{month}/{day}/'); break;
+    case 'gcs': await ask('bucket', 'Bucket'); await ask('prefix', 'Prefix', '{export}/{year}/{month}/{day}/'); break;
+    case 'azure_blob': await ask('container', 'Container'); await ask('connection_string', 'Connection string (an env reference)', 'env.AZURE_STORAGE_CONNECTION_STRING'); break;
+    case 'bigquery': await ask('project_id', 'Project id'); await ask('dataset', 'Dataset', 'bifrost'); await ask('table', 'Table', 'request_logs'); break;
+    case 'snowflake':
+      await ask('account', 'Account'); await ask('database', 'Database'); await ask('schema', 'Schema', 'PUBLIC'); await ask('table', 'Table', 'REQUEST_LOGS');
+      destConfig.credentials = { username: 'env.SNOWFLAKE_USER', password: 'env.SNOWFLAKE_PASSWORD' }; break;
+    case 'redshift':
+      await ask('host', 'Host'); await ask('database', 'Database', 'dev'); await ask('table', 'Table', 'request_logs');
+      destConfig.credentials = { username: 'env.REDSHIFT_USER', password: 'env.REDSHIFT_PASSWORD' }; break;
+    case 'postgres': await ask('url', 'Target URL (an env reference)', 'env.EXPORT_DATABASE_URL'); await ask('table', 'Table', 'request_logs'); break;
+  }
+  const format = await p.select({ message: 'Format', options: ['parquet', 'jsonl', 'csv', 'json'].map((v) => ({ value: v, label: v })) });
+  cancelled(format);
+  const frequency = await p.select({ message: 'Schedule', options: ['daily', 'hourly', 'weekly', 'monthly'].map((v) => ({ value: v, label: v })) });
+  cancelled(frequency);
+  const time = await p.text({ message: 'Time (HH:MM)', initialValue: '02:00', validate: (v) => (/^([01]\d|2[0-3]):[0-5]\d$/.test(v ?? '') ? undefined : 'HH:MM') });
+  cancelled(time);
+  const timezone = await p.text({ message: 'Timezone (IANA)', initialValue: 'UTC' });
+  cancelled(timezone);
+  const providers = await p.text({ message: 'Only these providers (comma-separated, empty for all)', initialValue: '' });
+  cancelled(providers);
+  const schedule: Record<string, unknown> = { frequency, time, timezone };
+  if (frequency === 'weekly') schedule.day = 'monday';
+  if (frequency === 'monthly') schedule.day = 1;
+  const filters: Record<string, unknown> = {};
+  if (providers) filters.providers = String(providers).split(',').map((s) => s.trim()).filter(Boolean);
+  const config = {
+    ...(source ? { source } : {}),
+    log_exports: {
+      enabled: true,
+      exports: [{
+        name, enabled: true, schedule,
+        destination: { type: destType, config: destConfig },
+        data: { format, compression: format === 'parquet' ? 'none' : 'gzip', filters },
+      }],
+    },
+  };
+  validateConfig(config, out);
+  writeFileSync(out, JSON.stringify(config, null, 2) + '\n');
+  p.outro(`wrote ${out}; next: bifrost-logs check --config ${out}${kind === 'bifrost' ? ' --bifrost-config PATH' : ''}`);
+  return 0;
+}

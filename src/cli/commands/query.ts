@@ -1,0 +1,79 @@
+import Table from 'cli-table3';
+import { stringify } from 'csv-stringify/sync';
+import { usageError } from '../../errors.js';
+import { createRecordMapper } from '../../record/mapper.js';
+import { createWarnings } from '../../record/json-cell.js';
+import { resolveFields } from '../../record/select.js';
+import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
+import type { SortKey } from '../../source/types.js';
+import type { Ctx } from '../context.js';
+import { formatCell } from '../format-cell.js';
+import { guardFormula } from '../../format/csv.js';
+
+export interface QueryOptions {
+  filters: FilterSpec;
+  fields?: string[];
+  include?: string[];
+  sort: SortKey;
+  order: 'asc' | 'desc';
+  limit?: number;
+  offset?: number;
+  all?: boolean;
+  json?: boolean;
+  csv?: boolean;
+  table?: boolean;
+}
+
+const TABLE_FIELDS = ['timestamp', 'request_id', 'provider', 'model', 'status_code', 'latency_ms', 'input_tokens', 'output_tokens', 'cost_usd'];
+
+/** `bifrost-logs query`: records to the terminal, NDJSON or CSV, streamed. */
+export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
+  if (o.all && o.limit !== undefined) throw usageError('parse the command line', '--all and --limit cannot be used together');
+  const mode = o.json ? 'json' : o.csv ? 'csv' : o.table || ctx.out.isTTY ? 'table' : 'json';
+  const fields = resolveFields({ include: o.include, fields: o.fields ?? (mode === 'table' && !o.include ? TABLE_FIELDS : undefined) });
+  const filter = resolveFilter(mergeFilterSpecs(undefined, o.filters), ctx.now(), ctx.tz);
+  const { source } = await ctx.openSource();
+  const warnings = createWarnings();
+  const mapper = createRecordMapper(fields, warnings);
+  const pages = source.list({
+    filter, columns: mapper.columns, sort: o.sort, order: o.order,
+    limit: o.all ? undefined : (o.limit ?? 100), offset: o.offset,
+  });
+  let n = 0;
+  let header = true;
+  for await (const page of pages) {
+    const recs = mapper.map(page);
+    n += recs.length;
+    if (mode === 'json') {
+      let s = '';
+      for (const r of recs) s += `${JSON.stringify(r)}\n`;
+      await ctx.out.write(s);
+    } else if (mode === 'csv') {
+      if (header) await ctx.out.write(stringify([fields.map((f) => f.name)]));
+      header = false;
+      await ctx.out.write(stringify(recs.map((r) => fields.map((f) => guardFormula(formatCell(r[f.name], true))))));
+    } else {
+      await ctx.out.write(renderTable(fields.map((f) => f.name), recs, ctx.out.columns) + '\n');
+    }
+  }
+  if (mode === 'csv' && header) await ctx.out.write(stringify([fields.map((f) => f.name)]));
+  if (mode === 'table' && n === 0) ctx.log.info('no rows match');
+  if (warnings.malformedJson) ctx.log.warn(`${warnings.malformedJson} malformed JSON cell(s) kept as text`);
+  return 0;
+}
+
+/** A table that fits the terminal: wide text columns shrink first, cells are cut with "…". */
+export function renderTable(names: string[], rows: Record<string, unknown>[], width: number): string {
+  const cells = rows.map((r) => names.map((n) => formatCell(r[n], false)));
+  const natural = names.map((n, i) => Math.max(n.length, ...cells.map((c) => c[i]!.length)) + 2);
+  const budget = Math.max(names.length * 6, width - (names.length + 1));
+  const widths = [...natural];
+  while (widths.reduce((a, b) => a + b, 0) > budget) {
+    const i = widths.indexOf(Math.max(...widths));
+    if (widths[i]! <= 6) break;
+    widths[i]!--;
+  }
+  const t = new Table({ head: names, colWidths: widths, wordWrap: false, style: { head: [], border: [] } });
+  for (const c of cells) t.push(c);
+  return t.toString();
+}

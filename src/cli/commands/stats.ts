@@ -1,0 +1,49 @@
+import { stringify } from 'csv-stringify/sync';
+import { usageError } from '../../errors.js';
+import { TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
+import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
+import type { Ctx } from '../context.js';
+import { formatCell } from '../format-cell.js';
+import { renderTable } from './query.js';
+
+export interface StatsOptions {
+  filters: FilterSpec;
+  groupBy?: string[];
+  bucket?: string;
+  metrics?: string[];
+  json?: boolean;
+  csv?: boolean;
+}
+
+/** Bifrost's own stats names, in its order, plus error_rate and p95_latency. */
+export const DEFAULT_STATS_METRICS = ['total_requests', 'success_rate', 'average_latency', 'total_tokens', 'total_cost', 'error_rate', 'p95_latency'];
+const BUCKET_NAMES: Record<string, string> = { hour: 'hour', day: 'date', date: 'date', week: 'week', month: 'month' };
+
+/** `bifrost-logs stats`: the interactive face of the aggregate transform. */
+export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
+  const groupBy = [...(o.groupBy ?? [])];
+  if (o.bucket) {
+    const b = BUCKET_NAMES[o.bucket];
+    if (!b) throw usageError('parse --bucket', `unknown bucket "${o.bucket}"`, 'use hour, day, week or month');
+    if (!groupBy.includes(b)) groupBy.unshift(b);
+  }
+  for (const g of groupBy) if (g === 'day') groupBy[groupBy.indexOf(g)] = 'date';
+  const metrics = o.metrics?.length ? o.metrics : DEFAULT_STATS_METRICS;
+  metrics.forEach(normaliseMetric);
+  const filter = resolveFilter(mergeFilterSpecs(undefined, o.filters), ctx.now(), ctx.tz);
+  const { source } = await ctx.openSource();
+  const rows = await source.aggregate(filter, { groupBy, metrics, timezone: ctx.tz });
+  const grouped = groupBy.length > 0;
+  const mode = o.json ? 'json' : o.csv ? 'csv' : ctx.out.isTTY ? 'table' : 'json';
+  const names = [...groupBy, ...metrics];
+  if (mode === 'json') {
+    if (!grouped) await ctx.out.write(`${JSON.stringify(rows[0] ?? {})}\n`);
+    else for (const r of rows) await ctx.out.write(`${JSON.stringify(r)}\n`);
+  } else if (mode === 'csv') {
+    await ctx.out.write(stringify([names, ...rows.map((r) => names.map((n) => formatCell(r[n], true)))]));
+  } else {
+    await ctx.out.write(renderTable(names, rows, ctx.out.columns) + '\n');
+  }
+  void TIME_BUCKETS;
+  return 0;
+}

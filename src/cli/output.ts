@@ -1,0 +1,35 @@
+import { once } from 'node:events';
+
+/** Thrown when the reader of stdout went away (`| head`): the command ends quietly. */
+export class PipeClosed extends Error {
+  constructor() {
+    super('stdout closed');
+    this.name = 'PipeClosed';
+  }
+}
+
+export interface DataOut {
+  /** Writes and waits when the consumer is slower than we are. */
+  write(chunk: string | Uint8Array): Promise<void>;
+  readonly isTTY: boolean;
+  readonly columns: number;
+}
+
+/** stdout with backpressure, where a closed pipe becomes PipeClosed. */
+export function createStdout(stream: NodeJS.WriteStream = process.stdout): DataOut {
+  let closed = false;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') closed = true;
+  });
+  return {
+    isTTY: !!stream.isTTY,
+    columns: stream.columns || 120,
+    async write(chunk) {
+      if (closed) throw new PipeClosed();
+      if (!stream.write(chunk)) {
+        await Promise.race([once(stream, 'drain'), once(stream, 'error').then(() => { closed = true; })]);
+        if (closed) throw new PipeClosed();
+      }
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import { cosmiconfig } from 'cosmiconfig';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { CliError, ConfigProblems, ExitCode } from '../errors.js';
+import { configFileSchema, type ConfigFile, type LogExportsConfig } from './schema.js';
+import { suggest } from './suggest.js';
+import type { SourceBlock } from '../source/locate.js';
+
+export interface LoadedConfig {
+  /** The file the config came from. */
+  readonly file: string;
+  readonly source?: SourceBlock;
+  readonly logExports: LogExportsConfig;
+  /** Bifrost's log_retention_days, when read from its config.json. */
+  readonly retentionDays?: number;
+}
+
+/** Every object key the schema knows, for did-you-mean. */
+function knownKeys(schema: z.ZodType, out = new Set<string>(), seen = new Set<unknown>()): Set<string> {
+  if (seen.has(schema)) return out;
+  seen.add(schema);
+  const def = (schema as any)._zod?.def;
+  if (!def) return out;
+  if (def.shape) for (const [k, v] of Object.entries(def.shape)) { out.add(k); knownKeys(v as z.ZodType, out, seen); }
+  for (const key of ['innerType', 'element', 'in', 'out', 'valueType', 'schema']) if (def[key]) knownKeys(def[key], out, seen);
+  for (const o of def.options ?? []) knownKeys(o, out, seen);
+  return out;
+}
+const KNOWN = knownKeys(configFileSchema);
+
+function pathText(path: ReadonlyArray<PropertyKey>): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || '(root)';
+}
+
+/** zod issues → `path: message` lines, with suggestions for unknown keys. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  const out: string[] = [];
+  for (const i of issues) {
+    const at = pathText(i.path);
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys) {
+        const s = suggest(k, KNOWN);
+        out.push(`${pathText([...i.path, k])}: unknown key${s ? ` (did you mean "${s}"?)` : ''}`);
+      }
+    } else if (i.code === 'invalid_value' && 'values' in i) {
+      const got = (i as any).input;
+      const s = typeof got === 'string' ? suggest(got, (i.values as unknown[]).map(String)) : undefined;
+      out.push(`${at}: expected one of ${(i.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(got)}${s ? ` (did you mean "${s}"?)` : ''}`);
+    } else if (i.code === 'invalid_type') {
+      const got = (i as any).input;
+      out.push(`${at}: expected ${i.expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`);
+    } else out.push(`${at}: ${i.message}`);
+  }
+  return out;
+}
+
+export function validateConfig(raw: unknown, file: string): ConfigFile {
+  const r = configFileSchema.safeParse(raw, { reportInput: true });
+  if (!r.success) {
+    // zod reports a discriminated union's unknown type twice; keep distinct lines.
+    throw new ConfigProblems(file, [...new Set(formatIssues(r.error.issues))]);
+  }
+  return r.data;
+}
+
+/** Where cosmiconfig looks, in order (the product's documented file names). */
+export const SEARCH_PLACES = [
+  'package.json',
+  'bifrost-logs.config.json', 'bifrost-logs.config.yaml', 'bifrost-logs.config.yml', 'bifrost-logs.config.js', 'bifrost-logs.config.mjs', 'bifrost-logs.config.cjs',
+  '.bifrost-logsrc', '.bifrost-logsrc.json', '.bifrost-logsrc.yaml', '.bifrost-logsrc.yml', '.bifrost-logsrc.js',
+  '.config/bifrost-logsrc', '.config/bifrost-logsrc.json', '.config/bifrost-logsrc.yaml',
+];
+
+export interface LoadOptions {
+  configPath?: string;
+  bifrostConfig?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+function wrapLoadError(file: string, err: unknown): CliError {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return new CliError('load the config', `${file}: no such file`, { exitCode: ExitCode.config });
+  const msg = (e.message ?? String(err)).split('\n')[0]!;
+  return new CliError('load the config', `${file}: ${msg.replace(/^.*?: /, '')}`, { exitCode: ExitCode.config, hint: 'fix the syntax error; `bifrost-logs check` validates the whole file', cause: err });
+}
+
+/**
+ * Loads the config: --config PATH, else the log_exports of --bifrost-config,
+ * else a cosmiconfig search (`bifrost-logs.config.*`, `.bifrost-logsrc`, package.json).
+ */
+export async function loadConfig(o: LoadOptions): Promise<LoadedConfig | null> {
+  if (!o.configPath && o.bifrostConfig) {
+    const file = resolve(o.bifrostConfig);
+    let raw: any;
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw wrapLoadError(file, err);
+    }
+    if (!raw.log_exports) return null;
+    const parsed = validateConfig({ log_exports: raw.log_exports }, file);
+    const retention = raw.client?.log_retention_days ?? raw.log_retention_days ?? raw.logs_store?.config?.log_retention_days ?? raw.logs_store?.retention_days;
+    return { file, logExports: parsed.log_exports!, retentionDays: typeof retention === 'number' ? retention : undefined };
+  }
+  const explorer = cosmiconfig('bifrost-logs', { searchStrategy: 'none', searchPlaces: SEARCH_PLACES });
+  let result;
+  try {
+    result = o.configPath ? await explorer.load(resolve(o.configPath)) : await explorer.search(o.cwd ?? process.cwd());
+  } catch (err) {
+    throw wrapLoadError(o.configPath ?? 'bifrost-logs config', err);
+  }
+  if (!result || result.isEmpty) {
+    if (o.configPath) throw new CliError('load the config', `${o.configPath} is empty`, { exitCode: ExitCode.config });
+    return null;
+  }
+  const parsed = validateConfig(result.config, result.filepath);
+  return {
+    file: result.filepath,
+    source: parsed.source,
+    logExports: parsed.log_exports ?? { enabled: true, exports: [] },
+    retentionDays: parsed.log_exports?.log_retention_days,
+  };
+}

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { secretString } from '../../config/zod-helpers.js';
+
+export const bigqueryConfigSchema = z.strictObject({
+  project_id: z.string().min(1),
+  dataset: z.string().regex(/^\w+$/, 'expected letters, digits and _'),
+  table: z.string().regex(/^\w+$/, 'expected letters, digits and _'),
+  location: z.string().optional(),
+  api_endpoint: z.string().optional(),
+  load_format: z.enum(['jsonl', 'parquet']).optional(),
+  credentials: z.strictObject({ service_account_key: secretString }).optional(),
+});
+export type BigQueryConfig = z.infer<typeof bigqueryConfigSchema>;

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+import { secretString } from '../../config/zod-helpers.js';
+
+const ident = z.string().regex(/^[A-Za-z_]\w*$/, 'expected a plain identifier');
+export const postgresConfigSchema = z.strictObject({
+  url: secretString,
+  schema: ident.optional(),
+  table: ident,
+});
+export type PostgresConfig = z.infer<typeof postgresConfigSchema>;

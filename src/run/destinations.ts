@@ -1,0 +1,25 @@
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { stateDir } from './state-dir.js';
+import { CliError, ExitCode, isUnreachable } from '../errors.js';
+import { DESTINATIONS } from '../destination/index.js';
+import type { Destination } from '../destination/types.js';
+import type { Ctx } from '../cli/context.js';
+import type { ExportJob } from './job.js';
+
+/** Creates a job's destination through the registry (its SDK is imported only now). */
+export async function openDestination(ctx: Pick<Ctx, 'log' | 'global' | 'env'>, job: ExportJob, signal?: AbortSignal): Promise<{ dest: Destination }> {
+  const load = DESTINATIONS[job.destType];
+  if (!load) throw new CliError('open the destination', `destination type "${job.destType}" is not available in this build`, { exitCode: ExitCode.config });
+  const factory = await load();
+  try {
+    // Staging files hold log content: keep them in a private directory of this user's state dir.
+    const tmpDir = join(stateDir(ctx), 'tmp');
+    mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    const dest = await factory(job.destConfig, { log: ctx.log, signal, tmpDir });
+    return { dest };
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`open the ${job.destType} destination`, (err as Error).message, { exitCode: isUnreachable(err) ? ExitCode.unavailable : ExitCode.config, cause: err });
+  }
+}

@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import type { Destination, PartInfo, WrittenPart } from '../destination/types.js';
+import { formatByName } from '../format/index.js';
+import type { Format } from '../format/types.js';
+import { createRecordMapper } from '../record/mapper.js';
+import { createWarnings, type RecordWarnings } from '../record/json-cell.js';
+import type { ExportRecord, RecordSchema } from '../record/fields.js';
+import { describeFilter, resolveFilter } from '../source/filter-spec.js';
+import type { Filter } from '../source/filter.js';
+import type { LogSource, RowPage, SourcePosition } from '../source/types.js';
+import { planTransforms, type TransformPlan } from '../transform/compose.js';
+import { isoMs } from '../util/time.js';
+import { VERSION } from '../version.js';
+import type { ExportJob } from './job.js';
+import { manifestKey, partKey, renderPrefix, type KeyParts } from './keys.js';
+import type { Manifest } from './manifest.js';
+
+export interface WindowSpec {
+  /** [start, end): the slot's window, or the ad-hoc --since/--until. */
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface LateSpec {
+  /** Deliver only rows inserted after this position… */
+  readonly after: SourcePosition;
+  /** …plus these rows that were still processing at the last delivery. */
+  readonly pendingIds: readonly string[];
+  /** The window's manifest so far. */
+  readonly previous: Manifest;
+}
+
+export interface WindowResult {
+  readonly manifest: Manifest;
+  readonly manifestKey: string;
+  /** Parts written by this run. */
+  readonly parts: WrittenPart[];
+  readonly rows: number;
+  readonly bytes: number;
+  readonly warnings: RecordWarnings;
+  /** Rows still processing now, re-checked by the next run. */
+  readonly pendingIds: string[];
+  readonly position: SourcePosition;
+}
+
+export interface ExportWindowOptions {
+  readonly job: ExportJob;
+  readonly source: LogSource;
+  readonly dest: Destination;
+  readonly window: WindowSpec;
+  readonly runId: string;
+  /** The snapshot: rows inserted after it wait for the next run. */
+  readonly upTo: SourcePosition;
+  readonly late?: LateSpec;
+  /** The filter without its time range (resolved once per run). */
+  readonly baseFilter?: Filter;
+  readonly now: number;
+  readonly signal?: AbortSignal;
+  onRows?(n: number): void;
+  onPart?(p: WrittenPart): void;
+}
+
+/** The filter of a window: the job's filters, the window, and never `processing` rows. */
+export function windowFilter(job: ExportJob, w: WindowSpec, now: number): Filter {
+  const f = resolveFilter({ ...job.filterSpec, date_range: undefined, since: undefined, until: undefined }, now, job.timezone);
+  return { ...f, start: w.start > 0 ? w.start : undefined, end: w.end, completedOnly: true };
+}
+
+/** The format parts are written in: table destinations choose their own load format. */
+export function partFormat(job: ExportJob, dest: Destination): { format: Format; gzip: boolean } {
+  if (dest.kind === 'table') return { format: formatByName(dest.loadFormat ?? 'jsonl'), gzip: false };
+  return { format: job.format, gzip: job.compression === 'gzip' && job.format.wrapsGzip };
+}
+
+export function keyParts(job: ExportJob, w: WindowSpec): KeyParts {
+  return { prefix: renderPrefix(job.prefixTemplate, job.name, w.start, job.timezone), exportName: job.name, start: w.start, end: w.end };
+}
+
+function runVars(job: ExportJob, w: WindowSpec, runId: string, now: number) {
+  return { export_name: job.name, run_id: runId, window_start: isoMs(w.start), window_end: isoMs(w.end), exported_at: isoMs(now) };
+}
+
+/** Pages of records: read, mapped, transformed (or aggregated in SQL). */
+async function* recordBatches(o: ExportWindowOptions, plan: TransformPlan, filter: Filter, warnings: RecordWarnings): AsyncGenerator<ExportRecord[]> {
+  const { source, late } = o;
+  if (plan.aggregate) {
+    const rows = await source.aggregate(filter, plan.aggregate);
+    if (rows.length) yield plan.apply(rows);
+    return;
+  }
+  const mapper = createRecordMapper(o.job.fields, warnings);
+  const reads: AsyncIterable<RowPage>[] = [];
+  if (!late) reads.push(source.read({ filter, columns: mapper.columns, upTo: o.upTo }, o.signal));
+  else {
+    if (late.after.kind !== 'none') reads.push(source.read({ filter, columns: mapper.columns, after: late.after, upTo: o.upTo }, o.signal));
+    if (late.pendingIds.length) {
+      for (let i = 0; i < late.pendingIds.length; i += 500) {
+        reads.push(source.read({ filter: { ...filter, ids: late.pendingIds.slice(i, i + 500) }, columns: mapper.columns }, o.signal));
+      }
+    }
+  }
+  for (const r of reads) for await (const page of r) yield plan.apply(mapper.map(page));
+}
+
+/**
+ * Exports one window (or its late rows) to a destination: parts split at
+ * max_rows_per_file, each streamed through the encoder (and gzip) with
+ * backpressure, then the manifest is committed last.
+ */
+export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult> {
+  const { job, dest, window: w, late } = o;
+  const warnings = createWarnings();
+  const plan = planTransforms(job.transforms, job.fields.map(({ name, type, nullable }) => ({ name, type, nullable })), runVars(job, w, o.runId, o.now), job.timezone, `${job.name}.transformations`);
+  const filter = { ...(o.baseFilter ?? windowFilter(job, w, o.now)), ...(w.start > 0 ? { start: w.start } : {}), end: w.end, completedOnly: true };
+  const { format, gzip } = partFormat(job, dest);
+  const kp = keyParts(job, w);
+  const kind: 'part' | 'late' = late ? 'late' : 'part';
+  // An aggregated window is re-delivered whole: its late run replaces the part.
+  const aggregated = !!plan.aggregate;
+  const effectiveKind = aggregated ? 'part' : kind;
+  let partNo = late && !aggregated ? late.previous.files.filter((f) => f.kind === 'late').length : 0;
+  const maxRows = dest.kind === 'stream' ? Infinity : job.maxRowsPerFile;
+
+  const batches = recordBatches(o, plan, filter, warnings)[Symbol.asyncIterator]();
+  let pending: ExportRecord[] = [];
+  let exhausted = false;
+  const fill = async () => {
+    while (!pending.length && !exhausted) {
+      const n = await batches.next();
+      if (n.done) exhausted = true;
+      else pending = n.value;
+    }
+  };
+
+  const parts: WrittenPart[] = [];
+  try {
+    for (;;) {
+      await fill();
+      if (!pending.length) break;
+      partNo++;
+      const info: PartInfo = {
+        key: partKey(kp, effectiveKind, partNo, format.extension, gzip),
+        kind: effectiveKind,
+        format: format.name,
+        contentType: format.contentType,
+        contentEncoding: gzip ? 'gzip' : undefined,
+        schema: plan.schema,
+      };
+      parts.push(await writePart(o, dest, info, format, plan.schema, gzip, maxRows, async () => { await fill(); return pending; }, (n) => { pending = pending.slice(n); }));
+    }
+    if (dest.kind === 'stream' && !parts.length) {
+      // stdout still gets a well-formed empty document (`[]`, a CSV header).
+      const enc = format.createEncoder(plan.schema, { formulaGuard: job.formulaGuard });
+      const b = Buffer.concat([enc.push([]) ?? Buffer.alloc(0), enc.finish() ?? Buffer.alloc(0)]);
+      if (b.length) { const up = await dest.openPart({ key: '-', kind: 'part', format: format.name, contentType: format.contentType, schema: plan.schema }); await up.write(b); await up.finish(); }
+    }
+  } catch (err) {
+    // The window is not delivered: remove this attempt's complete parts too, so no orphan is left.
+    for (const p of parts) await dest.deleteObject?.(p.key).catch(() => {});
+    throw err;
+  } finally {
+    await batches.return?.(undefined);
+  }
+
+  const pendingIds = aggregated ? [] : await o.source.processingIds({ ...filter, completedOnly: false });
+  const nowIso = isoMs(Date.now());
+  const prev = late?.previous;
+  const files = [
+    ...(prev && !aggregated ? prev.files : []),
+    ...parts.map((p) => ({ ...p, run_id: o.runId, written_at: nowIso })),
+  ];
+  const manifest: Manifest = {
+    manifest_version: 1,
+    tool: { name: 'bifrost-logs', version: VERSION },
+    export: job.name,
+    run_id: prev?.run_id ?? o.runId,
+    window: { start: isoMs(w.start), end: isoMs(w.end) },
+    created_at: prev?.created_at ?? nowIso,
+    updated_at: nowIso,
+    source: { dialect: o.source.dialect, position: o.upTo, pending_ids: pendingIds.length },
+    format: format.name,
+    compression: gzip ? 'gzip' : job.format.name === 'parquet' && job.compression === 'gzip' ? 'gzip' : 'none',
+    destination: dest.type,
+    rows: files.reduce((a, f) => a + f.rows, 0),
+    bytes: files.reduce((a, f) => a + f.bytes, 0),
+    files,
+    schema: plan.schema,
+    filters: describeFilter(filter),
+    transformations: plan.descriptions,
+    redaction_policy: {
+      redaction_mapping: 'never exported',
+      content_hidden: 'content fields exported as null',
+      offloaded_payloads: 'content_state = offloaded, content fields null',
+      raw_payloads: 'only when named in fields; API keys and Authorization values scrubbed',
+      csv_formula_guard: format.name === 'csv' ? job.formulaGuard : false,
+    },
+    warnings: { malformed_json: (prev?.warnings.malformed_json ?? 0) + warnings.malformedJson },
+  };
+  const mKey = manifestKey(kp);
+  if (dest.kind !== 'stream') {
+    o.signal?.throwIfAborted();
+    await dest.commit({
+      exportName: job.name, window: w, manifestKey: mKey, manifestBytes: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'),
+      parts, late: !!late && !aggregated, schema: plan.schema, aggregated,
+    });
+  }
+  return {
+    manifest, manifestKey: mKey, parts,
+    rows: parts.reduce((a, p) => a + p.rows, 0),
+    bytes: parts.reduce((a, p) => a + p.bytes, 0),
+    warnings, pendingIds, position: o.upTo,
+  };
+}
+
+async function writePart(
+  o: ExportWindowOptions, dest: Destination, info: PartInfo, format: Format, schema: RecordSchema, gzip: boolean, maxRows: number,
+  next: () => Promise<ExportRecord[]>, consume: (n: number) => void,
+): Promise<WrittenPart> {
+  const encoder = format.createEncoder(schema, {
+    formulaGuard: o.job.formulaGuard,
+    compression: format.name === 'parquet' ? o.job.compression : 'none',
+    metadata: { 'bifrost-logs.export': o.job.name, 'bifrost-logs.run_id': o.runId },
+  });
+  let rows = 0;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    while (rows < maxRows) {
+      const batch = await next();
+      if (!batch.length) break;
+      const take = Math.min(batch.length, maxRows - rows);
+      const slice = take === batch.length ? batch : batch.slice(0, take);
+      consume(take);
+      rows += take;
+      o.onRows?.(take);
+      const b = encoder.push(slice);
+      if (b) yield b;
+    }
+    const b = encoder.finish();
+    if (b) yield b;
+  }
+  const upload = await dest.openPart(info);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      upload.write(chunk).then(() => cb(), cb);
+    },
+  });
+  try {
+    const src = Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
+    if (gzip) await pipeline(src, createGzip({ level: 6 }), sink, { signal: o.signal });
+    else await pipeline(src, sink, { signal: o.signal });
+    await upload.finish();
+  } catch (err) {
+    await upload.abort();
+    throw err;
+  }
+  const written: WrittenPart = { key: info.key, kind: info.kind, rows, bytes, sha256: hash.digest('hex') };
+  o.onPart?.(written);
+  return written;
+}

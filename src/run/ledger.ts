@@ -1,0 +1,145 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { CliError, ExitCode } from '../errors.js';
+import type { SourcePosition } from '../source/types.js';
+import { scrubKnownSecrets } from '../util/env-ref.js';
+import type { Manifest } from './manifest.js';
+
+export type RunStatus = 'pending' | 'running' | 'success' | 'failed';
+export type RunKind = 'window' | 'late' | 'adhoc';
+
+export interface RunRow {
+  id: number;
+  run_id: string;
+  export: string;
+  kind: RunKind;
+  window_start: number;
+  window_end: number;
+  destination: string | null;
+  status: RunStatus;
+  attempt: number;
+  rows: number | null;
+  bytes: number | null;
+  files: number | null;
+  position_kind: string | null;
+  position_value: number | null;
+  pending_ids: string | null;
+  manifest_key: string | null;
+  manifest: string | null;
+  started_at: number;
+  finished_at: number | null;
+  error: string | null;
+  pid: number | null;
+  host: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL UNIQUE,
+  export TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  window_end INTEGER NOT NULL,
+  destination TEXT,
+  status TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 1,
+  rows INTEGER, bytes INTEGER, files INTEGER,
+  position_kind TEXT, position_value INTEGER,
+  pending_ids TEXT,
+  manifest_key TEXT, manifest TEXT,
+  started_at INTEGER NOT NULL, finished_at INTEGER,
+  error TEXT, pid INTEGER, host TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_window ON runs(export, window_start, window_end, status);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+`;
+
+export interface Ledger {
+  readonly path: string;
+  begin(r: { runId: string; export: string; window: { start: number; end: number }; kind: RunKind; destination: string }): number;
+  succeed(id: number, r: { rows: number; bytes: number; files: number; position: SourcePosition; pendingIds: string[]; manifest: Manifest; manifestKey: string }): void;
+  fail(id: number, err: unknown): void;
+  /** Marks runs left `running` by a dead process as failed (called under the export's lock). */
+  reapInterrupted(exportName: string): number;
+  /** The newest successful run of each delivered window of an export. */
+  delivered(exportName: string): RunRow[];
+  /** The latest successful run for one window (its manifest is the window's current manifest). */
+  latestForWindow(exportName: string, start: number, end: number): RunRow | undefined;
+  get(runId: string): RunRow | undefined;
+  list(filter?: { export?: string; status?: string; limit?: number }): RunRow[];
+  close(): void;
+}
+
+export async function openLedger(dir: string): Promise<Ledger> {
+  const path = join(dir, 'ledger.db');
+  let db: Database.Database;
+  try {
+    mkdirSync(dir, { recursive: true });
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 10000');
+    db.exec(SCHEMA);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CliError('open the ledger', `${path}: ${e.code === 'SQLITE_FULL' || e.code === 'ENOSPC' ? 'no space left on the device' : e.message}`, { exitCode: e.code === 'SQLITE_FULL' ? ExitCode.tempFail : ExitCode.unavailable, hint: 'pass --state-dir DIR (a writable directory)', cause: err });
+  }
+  const host = hostname();
+  const wrap = <T>(what: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      throw new CliError(`record the run in the ledger (${what})`, e.code === 'SQLITE_FULL' ? 'no space left on the device' : e.message, { exitCode: e.code === 'SQLITE_FULL' ? ExitCode.tempFail : ExitCode.software, cause: err });
+    }
+  };
+  return {
+    path,
+    begin(r) {
+      return wrap('begin', () => {
+        const prev = db.prepare('SELECT COUNT(*) AS n FROM runs WHERE export = ? AND window_start = ? AND window_end = ? AND kind = ?').get(r.export, r.window.start, r.window.end, r.kind) as { n: number };
+        const info = db.prepare('INSERT INTO runs (run_id, export, kind, window_start, window_end, destination, status, attempt, started_at, pid, host) VALUES (?, ?, ?, ?, ?, ?, \'running\', ?, ?, ?, ?)')
+          .run(r.runId, r.export, r.kind, r.window.start, r.window.end, r.destination, prev.n + 1, Date.now(), process.pid, host);
+        return Number(info.lastInsertRowid);
+      });
+    },
+    succeed(id, r) {
+      wrap('success', () => db.prepare('UPDATE runs SET status = \'success\', rows = ?, bytes = ?, files = ?, position_kind = ?, position_value = ?, pending_ids = ?, manifest_key = ?, manifest = ?, finished_at = ?, error = NULL WHERE id = ?')
+        .run(r.rows, r.bytes, r.files, r.position.kind, r.position.value, JSON.stringify(r.pendingIds), r.manifestKey, JSON.stringify(r.manifest), Date.now(), id));
+    },
+    fail(id, err) {
+      const msg = scrubKnownSecrets(err instanceof Error ? err.message : String(err)).slice(0, 2000);
+      try {
+        db.prepare('UPDATE runs SET status = \'failed\', error = ?, finished_at = ? WHERE id = ?').run(msg, Date.now(), id);
+      } catch { /* the failure itself is reported to the operator */ }
+    },
+    reapInterrupted(exportName) {
+      return wrap('reap', () => db.prepare('UPDATE runs SET status = \'failed\', error = \'interrupted (the process died)\', finished_at = ? WHERE export = ? AND status IN (\'running\', \'pending\')').run(Date.now(), exportName).changes);
+    },
+    delivered(exportName) {
+      return db.prepare(`SELECT * FROM runs r WHERE export = ? AND status = 'success' AND kind IN ('window', 'late')
+        AND id = (SELECT max(id) FROM runs s WHERE s.export = r.export AND s.window_start = r.window_start AND s.window_end = r.window_end AND s.status = 'success' AND s.kind IN ('window', 'late'))
+        ORDER BY window_start`).all(exportName) as RunRow[];
+    },
+    latestForWindow(exportName, start, end) {
+      return db.prepare(`SELECT * FROM runs WHERE export = ? AND window_start = ? AND window_end = ? AND status = 'success' AND kind IN ('window', 'late', 'adhoc') ORDER BY id DESC LIMIT 1`).get(exportName, start, end) as RunRow | undefined;
+    },
+    get(runId) {
+      return db.prepare('SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY id DESC LIMIT 1').get(runId, `${runId}%`) as RunRow | undefined;
+    },
+    list(f = {}) {
+      const conds: string[] = [];
+      const params: unknown[] = [];
+      if (f.export) { conds.push('export = ?'); params.push(f.export); }
+      if (f.status) { conds.push('status = ?'); params.push(f.status); }
+      return db.prepare(`SELECT * FROM runs ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${f.limit ?? 50}`).all(...params) as RunRow[];
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}

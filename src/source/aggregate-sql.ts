@@ -1,0 +1,161 @@
+import { CliError, ExitCode } from '../errors.js';
+import { allRoutes } from '../record/endpoint.js';
+import { LEGACY_OBJECT_TYPES, physicalColumn, type DetectedSchema } from './schema.js';
+import { filterConditions, whereClause, type Dialect, type Filter } from './filter.js';
+import type { AggregateSpec } from './types.js';
+
+export const TIME_BUCKETS = ['hour', 'date', 'week', 'month'] as const;
+export type TimeBucket = (typeof TIME_BUCKETS)[number];
+
+export const METRICS = [
+  'count', 'total_requests', 'success_count', 'error_count', 'error_rate', 'success_rate', 'avg_latency',
+  'p50_latency', 'p95_latency', 'p99_latency', 'max_latency', 'total_tokens', 'input_tokens', 'output_tokens',
+  'total_cost', 'avg_cost',
+] as const;
+export type Metric = (typeof METRICS)[number];
+
+/** Bifrost's own stats names, accepted as metric aliases. */
+export const METRIC_ALIASES: Record<string, Metric> = { average_latency: 'avg_latency' };
+
+/** Record fields that can be grouped on (plain columns or SQL-derived). */
+export const GROUPABLE_FIELDS = [
+  'provider', 'model', 'customer_id', 'customer_name', 'status', 'status_code', 'endpoint', 'method', 'request_type',
+  'object_type', 'virtual_key_id', 'virtual_key_name', 'team_id', 'team_name', 'user_id', 'user_name',
+  'selected_key_id', 'selected_key_name', 'routing_rule_name', 'stop_reason', 'cache_hit_type',
+] as const;
+
+/** Dialect hooks the aggregation needs beyond filtering. */
+export interface AggregateDialect extends Dialect {
+  /** Local-time bucket label of `timestamp` in `zone`. */
+  bucket(kind: TimeBucket, zone: string, params: unknown[]): string;
+  /** Text value of a top-level key of a JSON column, NULL when invalid. */
+  jsonText(column: string, key: string): string;
+  /** Null-safe equality for joining group keys. */
+  nullSafeEq(a: string, b: string): string;
+  /** Exact floating-point cast. */
+  readonly float: string;
+}
+
+const PERCENTILES: Partial<Record<Metric, number>> = { p50_latency: 0.5, p95_latency: 0.95, p99_latency: 0.99 };
+
+function groupExpr(d: AggregateDialect, schema: DetectedSchema, field: string, zone: string, params: unknown[]): string {
+  if ((TIME_BUCKETS as readonly string[]).includes(field)) return d.bucket(field as TimeBucket, zone, params);
+  const column = (c: string) => {
+    const p = physicalColumn(schema, c);
+    return p ? d.ident(p) : 'NULL';
+  };
+  const ot = d.ident('object_type');
+  switch (field) {
+    case 'status_code': return d.statusCode;
+    case 'request_type': {
+      const legacy = Object.entries(LEGACY_OBJECT_TYPES).map(([l, m]) => `WHEN '${l}' THEN '${m}'`).join(' ');
+      return `CASE ${ot} ${legacy} ELSE ${ot} END`;
+    }
+    case 'endpoint':
+    case 'method': {
+      const routes = allRoutes().map(([t, e, m]) => `WHEN '${t}' THEN '${field === 'endpoint' ? e : m}'`).join(' ');
+      const pass = field === 'endpoint' ? d.jsonText('params', 'path') : `COALESCE(UPPER(${d.jsonText('params', 'method')}), 'POST')`;
+      const other = field === 'endpoint' ? 'NULL' : `'POST'`;
+      return `CASE WHEN ${ot} = 'passthrough' THEN ${pass} ELSE CASE ${ot} ${routes} ELSE ${other} END END`;
+    }
+    case 'cache_hit_type': return physicalColumn(schema, 'cache_debug') ? d.jsonText('cache_debug', 'hit_type') : 'NULL';
+    default:
+      if ((GROUPABLE_FIELDS as readonly string[]).includes(field)) return column(field);
+      throw new CliError('aggregate', `cannot group by "${field}"`, {
+        exitCode: ExitCode.usage,
+        hint: `group by one of: ${[...GROUPABLE_FIELDS, ...TIME_BUCKETS].join(', ')}`,
+      });
+  }
+}
+
+export function normaliseMetric(m: string): Metric {
+  const v = METRIC_ALIASES[m] ?? m;
+  if (!(METRICS as readonly string[]).includes(v)) {
+    throw new CliError('aggregate', `unknown metric "${m}"`, { exitCode: ExitCode.usage, hint: `metrics: ${METRICS.join(', ')}` });
+  }
+  return v as Metric;
+}
+
+/**
+ * One SQL statement computing the grouped metrics with Bifrost's definitions:
+ * counts include every row under the filter; rates, latency, tokens and cost
+ * use completed rows (success + error); a NULL cost counts as 0. Percentiles
+ * are exact, interpolated linearly between the closest ranks (percentile_cont).
+ */
+export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter: Filter, spec: AggregateSpec, extraConds: string[] = [], extraParams: unknown[] = []): { sql: string; params: unknown[]; keys: string[] } {
+  const params: unknown[] = [...extraParams];
+  const keys = [...spec.groupBy];
+  const kexprs = keys.map((k) => groupExpr(d, schema, k, spec.timezone, params));
+  const conds = [...extraConds, ...filterConditions(d, schema, filter, params)];
+  const st = d.ident('status');
+  const lat = d.ident('latency');
+  const done = `${st} IN ('success', 'error')`;
+  const costCol = physicalColumn(schema, 'cost') ? `COALESCE(${d.ident('cost')}, 0)` : '0';
+  const k = keys.map((_, i) => `k${i}`);
+  const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), `${st} AS st`, `${lat} AS lat`, `${d.ident('total_tokens')} AS tt`,
+    `${d.ident('prompt_tokens')} AS pt`, `${d.ident('completion_tokens')} AS ct`, `${costCol} AS cost`].join(', ')} FROM logs ${whereClause(conds)}`;
+
+  const bdone = `st IN ('success', 'error')`;
+  const completed = `SUM(CASE WHEN ${bdone} THEN 1 ELSE 0 END)`;
+  const succ = `SUM(CASE WHEN st = 'success' THEN 1 ELSE 0 END)`;
+  const err = `SUM(CASE WHEN st = 'error' THEN 1 ELSE 0 END)`;
+  const totalCost = `COALESCE(SUM(CASE WHEN ${bdone} THEN cost END), 0)`;
+  const metrics = spec.metrics.map(normaliseMetric);
+  const m: Record<Metric, string> = {
+    count: 'COUNT(*)',
+    total_requests: 'COUNT(*)',
+    success_count: `COALESCE(${succ}, 0)`,
+    error_count: `COALESCE(${err}, 0)`,
+    success_rate: `CASE WHEN ${completed} > 0 THEN 100.0 * ${succ} / ${completed} END`,
+    error_rate: `CASE WHEN ${completed} > 0 THEN 100.0 * ${err} / ${completed} END`,
+    avg_latency: `AVG(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END)`,
+    max_latency: `MAX(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END)`,
+    total_tokens: `COALESCE(SUM(CASE WHEN ${bdone} THEN tt END), 0)`,
+    input_tokens: `COALESCE(SUM(CASE WHEN ${bdone} THEN pt END), 0)`,
+    output_tokens: `COALESCE(SUM(CASE WHEN ${bdone} THEN ct END), 0)`,
+    total_cost: totalCost,
+    avg_cost: `CASE WHEN ${completed} > 0 THEN ${d.float.replace('$', totalCost)} / ${completed} END`,
+    p50_latency: '', p95_latency: '', p99_latency: '',
+  };
+  const pcts = metrics.filter((x) => PERCENTILES[x] !== undefined);
+  const aggCols = [...k, ...metrics.filter((x) => !PERCENTILES[x]).map((x) => `${m[x]} AS ${x}`)];
+  const groupBy = k.length ? ` GROUP BY ${k.join(', ')}` : '';
+  let sql: string;
+  if (!pcts.length) {
+    sql = `WITH base AS (${base}) SELECT ${aggCols.join(', ')} FROM base${groupBy}`;
+  } else {
+    const part = k.length ? `PARTITION BY ${k.join(', ')} ` : '';
+    const pcols = pcts.flatMap((x) => {
+      const p = PERCENTILES[x]!;
+      const pos = `(${p} * (n - 1))`;
+      const lo = `FLOOR(${pos})`;
+      return [
+        `MAX(CASE WHEN rn = ${lo} THEN lat END) AS ${x}_lo`,
+        `MAX(CASE WHEN rn = ${lo} + 1 THEN lat END) AS ${x}_hi`,
+        `MAX(${pos} - ${lo}) AS ${x}_f`,
+      ];
+    });
+    const ranked = `SELECT ${[...k, `${d.float.replace('$', 'lat')} AS lat`, `ROW_NUMBER() OVER (${part}ORDER BY lat) - 1 AS rn`, `COUNT(*) OVER (${part.trim()}) AS n`].join(', ')} FROM base WHERE ${bdone} AND lat IS NOT NULL`;
+    const pct = `SELECT ${[...k, ...pcols].join(', ')} FROM ranked${groupBy}`;
+    const join = k.length ? k.map((c) => d.nullSafeEq(`a.${c}`, `p.${c}`)).join(' AND ') : '1 = 1';
+    const outCols = [...k.map((c) => `a.${c}`), ...metrics.map((x) => (PERCENTILES[x] !== undefined
+      ? `p.${x}_lo + COALESCE(p.${x}_hi - p.${x}_lo, 0) * p.${x}_f AS ${x}`
+      : `a.${x}`))];
+    sql = `WITH base AS (${base}), agg AS (SELECT ${aggCols.join(', ')} FROM base${groupBy}), ranked AS (${ranked}), pct AS (${pct}) ` +
+      `SELECT ${outCols.join(', ')} FROM agg a LEFT JOIN pct p ON ${join}`;
+  }
+  if (k.length) sql += ` ORDER BY ${k.map((c) => (pcts.length ? `a.${c}` : c)).join(', ')}`;
+  return { sql, params, keys };
+}
+
+/** Renames k0… back to the group field names and normalises numbers. */
+export function shapeAggregateRow(row: Record<string, unknown>, keys: readonly string[], metrics: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  keys.forEach((key, i) => { out[key] = row[`k${i}`] ?? null; });
+  for (const raw of metrics) {
+    const name = normaliseMetric(raw);
+    const v = row[name];
+    out[raw] = v === null || v === undefined ? null : typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? Number(v) : v;
+  }
+  return out;
+}

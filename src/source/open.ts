@@ -1,0 +1,12 @@
+import type { SourceSpec } from './locate.js';
+import type { LogSource } from './types.js';
+
+/** Opens the located source; each reader is loaded only when used. */
+export async function openSource(spec: SourceSpec): Promise<LogSource> {
+  if (spec.kind === 'sqlite') {
+    const { SqliteSource } = await import('./sqlite/sqlite-source.js');
+    return SqliteSource.open(spec.path);
+  }
+  const { PostgresSource } = await import('./postgres/postgres-source.js');
+  return PostgresSource.open(spec.conn);
+}

@@ -1,0 +1,56 @@
+import type { AggregateDialect, TimeBucket } from '../aggregate-sql.js';
+import { escapeLike } from '../filter.js';
+
+const jsonb = (column: string) => `("${column}"::text)::jsonb`;
+const validJson = (column: string) => `pg_input_is_valid("${column}"::text, 'jsonb')`;
+
+export const PG_TS_MS = `round(extract(epoch from "timestamp") * 1000)::float8`;
+
+// Nested CASEs: Postgres does not promise to short-circuit AND, and a cast of
+// malformed JSON would abort the whole statement.
+export const PG_STATUS_CODE =
+  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ` +
+  `(CASE WHEN ${validJson('error_details')} THEN ` +
+  `(CASE WHEN jsonb_typeof(${jsonb('error_details')} -> 'status_code') = 'number' THEN ` +
+  `(CASE WHEN (${jsonb('error_details')} ->> 'status_code')::numeric BETWEEN 100 AND 599 ` +
+  `THEN trunc((${jsonb('error_details')} ->> 'status_code')::numeric)::int ELSE 500 END) ELSE 500 END) ELSE 500 END) END)`;
+
+export function createPostgresDialect(): AggregateDialect {
+  return {
+    name: 'postgres',
+    ident: (n) => `"${n.replace(/"/g, '""')}"`,
+    param(params, value) {
+      params.push(value);
+      return `$${params.length}`;
+    },
+    tsMs: PG_TS_MS,
+    statusCode: PG_STATUS_CODE,
+    timeRange(params, start, end) {
+      const c: string[] = [];
+      if (start !== undefined) { params.push(start); c.push(`"timestamp" >= to_timestamp($${params.length}::float8 / 1000)`); }
+      if (end !== undefined) { params.push(end); c.push(`"timestamp" < to_timestamp($${params.length}::float8 / 1000)`); }
+      return c;
+    },
+    metadataValue(params, key) {
+      params.push(key);
+      return `(CASE WHEN ${validJson('metadata')} THEN (${jsonb('metadata')} -> $${params.length}::text)::text END)`;
+    },
+    contains(params, column, needle) {
+      params.push(`%${escapeLike(needle)}%`);
+      return `${column} ILIKE $${params.length} ESCAPE '\\'`;
+    },
+    bucket(kind: TimeBucket, zone: string, params) {
+      params.push(zone);
+      const local = `("timestamp" AT TIME ZONE $${params.length}::text)`;
+      switch (kind) {
+        case 'hour': return `to_char(${local}, 'YYYY-MM-DD"T"HH24:00')`;
+        case 'date': return `to_char(${local}, 'YYYY-MM-DD')`;
+        case 'week': return `to_char(date_trunc('week', ${local}), 'YYYY-MM-DD')`;
+        case 'month': return `to_char(${local}, 'YYYY-MM')`;
+      }
+    },
+    jsonText: (column, key) => `(CASE WHEN ${validJson(column)} THEN ${jsonb(column)} ->> '${key}' END)`,
+    nullSafeEq: (a, b) => `${a} IS NOT DISTINCT FROM ${b}`,
+    float: 'CAST($ AS double precision)',
+  };
+}

@@ -1,0 +1,205 @@
+import pg from 'pg';
+import { CliError, ExitCode, isUnreachable } from '../../errors.js';
+import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
+import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
+import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
+import type { AggregateSpec, ListQuery, LogSource, ReadQuery, RowPage, SourcePosition } from '../types.js';
+import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
+
+const DEFAULT_PAGE = 5000;
+const NUMERIC = /^(numeric|decimal|bigint|integer|smallint|real|double precision)$/;
+const SORT_SQL: Record<ListQuery['sort'], string> = {
+  timestamp: '"timestamp"',
+  latency: '"latency"',
+  tokens: '"total_tokens"',
+  cost: 'COALESCE("cost", 0)',
+};
+
+/** Removes the password from a connection string before it is shown anywhere. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@');
+  }
+}
+
+export type PgConnection = string | pg.ClientConfig;
+
+function describe(conn: PgConnection): string {
+  if (typeof conn === 'string') return redactUrl(conn);
+  return `postgres://${conn.user ?? ''}@${conn.host ?? 'localhost'}:${conn.port ?? 5432}/${conn.database ?? ''}`;
+}
+
+export function pgConnectError(action: string, err: unknown, where: string): CliError {
+  const e = err as { code?: string; message?: string };
+  const why = `${where}: ${e.message ?? String(err)}`;
+  if (e.code === '28P01' || e.code === '28000') return new CliError(action, why, { exitCode: ExitCode.config, hint: 'check the user name and password', cause: err });
+  if (e.code === '3D000') return new CliError(action, why, { exitCode: ExitCode.noInput, hint: 'check the database name', cause: err });
+  if (isUnreachable(err) || /timeout|terminated|ECONN/i.test(e.message ?? '')) return new CliError(action, why, { exitCode: ExitCode.unavailable, hint: 'is the server running and reachable from here?', cause: err });
+  return new CliError(action, why, { exitCode: ExitCode.unavailable, cause: err });
+}
+
+/**
+ * Reads Bifrost's Postgres log store through server-side cursors in a
+ * read-only session. numeric/bigint come back as float8 so no row parses strings.
+ */
+export class PostgresSource implements LogSource {
+  readonly dialect = 'postgres' as const;
+  readonly description: string;
+  readonly schema: DetectedSchema;
+  private readonly client: pg.Client;
+  private readonly d = createPostgresDialect();
+
+  private constructor(client: pg.Client, description: string, schema: DetectedSchema) {
+    this.client = client;
+    this.description = description;
+    this.schema = schema;
+  }
+
+  static async open(conn: PgConnection): Promise<PostgresSource> {
+    const where = describe(conn);
+    const config: pg.ClientConfig = typeof conn === 'string' ? { connectionString: conn } : { ...conn };
+    const client = new pg.Client({ ...config, application_name: 'bifrost-logs', connectionTimeoutMillis: 10_000 });
+    client.on('error', () => { /* reported by the pending query */ });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw pgConnectError('connect to the log DB', err, where);
+    }
+    try {
+      await client.query('SET default_transaction_read_only = on');
+      const r = await client.query<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'logs' AND table_schema = ANY(current_schemas(false))`,
+      );
+      if (!r.rows.length) {
+        throw new CliError('open the log DB', `${where} is not a Bifrost log DB (it has no "logs" table)`, { exitCode: ExitCode.noInput });
+      }
+      const types = new Map(r.rows.map((c) => [c.column_name, c.data_type]));
+      const columns = new Set(types.keys());
+      const missing = missingCoreColumns(columns);
+      if (missing.length) {
+        throw new CliError('open the log DB', `${where} is not a Bifrost log DB (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
+      }
+      return new PostgresSource(client, where, { columns, types, hasIncNumber: columns.has('inc_number') });
+    } catch (err) {
+      await client.end().catch(() => {});
+      if (err instanceof CliError) throw err;
+      throw pgConnectError('open the log DB', err, where);
+    }
+  }
+
+  private colExpr(name: string): string {
+    const p = physicalColumn(this.schema, name);
+    if (!p) return 'NULL';
+    const t = this.schema.types.get(p) ?? 'text';
+    const q = `"${p}"`;
+    if (NUMERIC.test(t)) return `${q}::float8`;
+    if (t === 'json' || t === 'jsonb') return `${q}::text`;
+    if (t.startsWith('timestamp')) return `round(extract(epoch from ${q}) * 1000)::float8`;
+    return q;
+  }
+
+  private selectList(columns: readonly string[]): { sql: string; names: string[] } {
+    const names: string[] = [];
+    const parts: string[] = [];
+    for (const c of columns) {
+      if (NEVER_READ.has(c) || names.includes(c)) continue;
+      names.push(c);
+      parts.push(this.colExpr(c));
+    }
+    names.push('__ts_ms', '__status_code', '__pos', '__pt_params');
+    parts.push(PG_TS_MS, PG_STATUS_CODE, this.schema.hasIncNumber ? '"inc_number"::float8' : 'NULL', `CASE WHEN "object_type" = 'passthrough' THEN "params"::text END`);
+    return { sql: parts.join(', '), names };
+  }
+
+  private positionConds(range: { after?: SourcePosition; upTo?: SourcePosition } | undefined, params: unknown[]): string[] {
+    const c: string[] = [];
+    if (!this.schema.hasIncNumber) return c;
+    if (range?.after && range.after.kind === 'inc_number') { params.push(range.after.value); c.push(`"inc_number" > $${params.length}`); }
+    if (range?.upTo && range.upTo.kind === 'inc_number') { params.push(range.upTo.value); c.push(`"inc_number" <= $${params.length}`); }
+    return c;
+  }
+
+  private async q<T extends pg.QueryResultRow>(sql: string, params: unknown[], rowMode?: 'array'): Promise<pg.QueryResult<T>> {
+    try {
+      if (rowMode) return (await this.client.query({ text: sql, values: params, rowMode: 'array' } as pg.QueryArrayConfig)) as unknown as pg.QueryResult<T>;
+      return await this.client.query<T>(sql, params);
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw pgConnectError('read the log DB', err, this.description);
+    }
+  }
+
+  async position(): Promise<SourcePosition> {
+    if (!this.schema.hasIncNumber) return { kind: 'none', value: 0 };
+    const r = await this.q<{ m: number | null }>('SELECT max("inc_number")::float8 AS m FROM logs', []);
+    return { kind: 'inc_number', value: r.rows[0]?.m ?? 0 };
+  }
+
+  /**
+   * Streams a query through a server-side cursor in one read-only snapshot:
+   * one plan and one pass with bounded memory, whatever the table's size.
+   * (Keyset pages re-plan every page, and a poor plan costs a scan per page.)
+   */
+  private async *cursorPages(sql: string, params: unknown[], names: string[], pageSize: number, signal?: AbortSignal): AsyncIterable<RowPage> {
+    await this.q('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', []);
+    try {
+      await this.q(`DECLARE bl_cursor NO SCROLL CURSOR FOR ${sql}`, params);
+      for (;;) {
+        signal?.throwIfAborted();
+        const r = await this.q<unknown[] & pg.QueryResultRow>(`FETCH ${pageSize} FROM bl_cursor`, [], 'array');
+        if (!r.rows.length) break;
+        yield { columns: names, rows: r.rows as unknown[][] };
+        if (r.rows.length < pageSize) break;
+      }
+    } finally {
+      await this.client.query('ROLLBACK').catch(() => {});
+    }
+  }
+
+  async *read(q: ReadQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+    const { sql: select, names } = this.selectList(q.columns);
+    const upTo = q.upTo ?? (await this.position());
+    const params: unknown[] = [];
+    const conds = [...this.positionConds({ after: q.after, upTo }, params), ...filterConditions(this.d, this.schema, q.filter, params)];
+    yield* this.cursorPages(`SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY "timestamp", "id"`, params, names, q.pageSize ?? DEFAULT_PAGE, signal);
+  }
+
+  async *list(q: ListQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+    const { sql: select, names } = this.selectList(q.columns);
+    const params: unknown[] = [];
+    const conds = filterConditions(this.d, this.schema, q.filter, params);
+    const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+    const limit = q.limit !== undefined ? ` LIMIT ${q.limit}` : '';
+    const offset = q.offset ? ` OFFSET ${q.offset}` : '';
+    const sql = `SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir} NULLS LAST, "id" ${dir}${limit}${offset}`;
+    yield* this.cursorPages(sql, params, names, q.pageSize ?? 1000, signal);
+  }
+
+  async count(filter: Filter, range?: { after?: SourcePosition; upTo?: SourcePosition }): Promise<number> {
+    const params: unknown[] = [];
+    const conds = [...this.positionConds(range, params), ...filterConditions(this.d, this.schema, filter, params)];
+    const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM logs ${whereClause(conds)}`, params);
+    return Number(r.rows[0]!.n);
+  }
+
+  async aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]> {
+    const { sql, params, keys } = aggregateSql(this.d, this.schema, filter, spec);
+    const r = await this.q<Record<string, unknown>>(sql, params);
+    return r.rows.map((row) => shapeAggregateRow(row, keys, spec.metrics));
+  }
+
+  async processingIds(filter: Filter): Promise<string[]> {
+    const params: unknown[] = [];
+    const conds = filterConditions(this.d, this.schema, processingFilter(filter), params);
+    const r = await this.q<{ id: string }>(`SELECT "id" FROM logs ${whereClause(conds)}`, params);
+    return r.rows.map((x) => x.id);
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => {});
+  }
+}

@@ -1,0 +1,98 @@
+import type { AggregateDialect, TimeBucket } from '../aggregate-sql.js';
+import { escapeLike } from '../filter.js';
+import { offsetSegments, type OffsetSegment } from '../../util/tz.js';
+import { DAY_MS } from '../../util/time.js';
+
+const TS = '"timestamp"';
+
+/**
+ * Epoch ms of the TEXT `timestamp`, exact across Bifrost's four formats.
+ * The migrated `…T06:59:08.5Z` form stores milliseconds unpadded (`.5` is
+ * 5 ms), which SQLite would read as 500 ms, so it is decoded by hand.
+ */
+export const SQLITE_TS_MS =
+  `(CASE WHEN substr(${TS}, 11, 1) = 'T' AND substr(${TS}, -1, 1) = 'Z' AND substr(${TS}, 20, 1) = '.' ` +
+  `THEN unixepoch(substr(${TS}, 1, 19)) * 1000 + MIN(999, CAST(substr(${TS}, 21, length(${TS}) - 21) AS INTEGER)) ` +
+  `ELSE CAST(round(unixepoch(${TS}, 'subsec') * 1000) AS INTEGER) END)`;
+
+// Nested CASEs, because AND does not promise to skip json_type() on invalid JSON.
+export const SQLITE_STATUS_CODE =
+  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ` +
+  `(CASE WHEN json_valid("error_details") THEN ` +
+  `(CASE WHEN json_type("error_details", '$.status_code') IN ('integer', 'real') ` +
+  `AND json_extract("error_details", '$.status_code') BETWEEN 100 AND 599 ` +
+  `THEN CAST(json_extract("error_details", '$.status_code') AS INTEGER) ELSE 500 END) ELSE 500 END) END)`;
+
+function dayText(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * The SQLite dialect. `segments` supplies the UTC-offset history of a zone
+ * over the data's time span, since SQLite has no IANA zone support.
+ */
+export interface SqliteDialect extends AggregateDialect {
+  /** A ±1 day text range on the indexed column that cannot miss a row of [start, end). */
+  coarseTime(params: unknown[], start?: number, end?: number): string | null;
+}
+
+export function createSqliteDialect(segments: (zone: string) => OffsetSegment[]): SqliteDialect {
+  return {
+    name: 'sqlite',
+    ident: (n) => `"${n.replace(/"/g, '""')}"`,
+    param(params, value) {
+      params.push(typeof value === 'boolean' ? (value ? 1 : 0) : value);
+      return '?';
+    },
+    tsMs: SQLITE_TS_MS,
+    statusCode: SQLITE_STATUS_CODE,
+    timeRange(params, start, end) {
+      const c: string[] = [];
+      const coarse = this.coarseTime(params, start, end);
+      if (coarse) c.push(coarse);
+      if (start !== undefined) { params.push(start); c.push(`${SQLITE_TS_MS} >= ?`); }
+      if (end !== undefined) { params.push(end); c.push(`${SQLITE_TS_MS} < ?`); }
+      return c;
+    },
+    coarseTime(params, start, end) {
+      // Every stored form starts with the local date, and offsets stay within
+      // ±14 h, so a ±1 day text range on the indexed column cannot miss a row.
+      const c: string[] = [];
+      if (start !== undefined) { params.push(dayText(start - DAY_MS)); c.push(`${TS} >= ?`); }
+      if (end !== undefined) { params.push(dayText(end + 2 * DAY_MS)); c.push(`${TS} < ?`); }
+      return c.length ? c.join(' AND ') : null;
+    },
+    metadataValue(params, key) {
+      params.push(`$."${key}"`);
+      return `(CASE WHEN json_valid("metadata") THEN "metadata" -> ? END)`;
+    },
+    contains(params, column, needle) {
+      params.push(`%${escapeLike(needle)}%`);
+      return `${column} LIKE ? ESCAPE '\\'`;
+    },
+    bucket(kind: TimeBucket, zone: string, params) {
+      const segs = segments(zone);
+      let off = `${segs[segs.length - 1]!.offsetMs}`;
+      if (segs.length > 1) {
+        const whens: string[] = [];
+        for (let i = 1; i < segs.length; i++) {
+          params.push(segs[i]!.from);
+          whens.push(`WHEN ${SQLITE_TS_MS} < ? THEN ${segs[i - 1]!.offsetMs}`);
+        }
+        off = `(CASE ${whens.join(' ')} ELSE ${segs[segs.length - 1]!.offsetMs} END)`;
+      }
+      const local = `((${SQLITE_TS_MS} + ${off}) / 1000)`;
+      switch (kind) {
+        case 'hour': return `strftime('%Y-%m-%dT%H:00', ${local}, 'unixepoch')`;
+        case 'date': return `strftime('%Y-%m-%d', ${local}, 'unixepoch')`;
+        case 'week': return `date(${local}, 'unixepoch', 'weekday 0', '-6 days')`;
+        case 'month': return `strftime('%Y-%m', ${local}, 'unixepoch')`;
+      }
+    },
+    jsonText: (column, key) => `(CASE WHEN json_valid("${column}") THEN json_extract("${column}", '$.${key}') END)`,
+    nullSafeEq: (a, b) => `${a} IS ${b}`,
+    float: 'CAST($ AS REAL)',
+  };
+}
+
+export { offsetSegments };

@@ -1,0 +1,208 @@
+import Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import { CliError, ExitCode } from '../../errors.js';
+import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
+import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
+import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
+import type { AggregateSpec, ListQuery, LogSource, ReadQuery, RowPage, SourcePosition } from '../types.js';
+import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
+import { createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
+
+const DEFAULT_PAGE = 5000;
+
+const SORT_SQL: Record<ListQuery['sort'], string> = {
+  timestamp: SQLITE_TS_MS,
+  latency: '"latency"',
+  tokens: '"total_tokens"',
+  cost: 'COALESCE("cost", 0)',
+};
+
+/**
+ * Reads a Bifrost SQLite log DB, read-only. Exports page by rowid in short
+ * statements so the gateway's WAL can always checkpoint between pages.
+ */
+export class SqliteSource implements LogSource {
+  readonly dialect = 'sqlite' as const;
+  readonly description: string;
+  readonly schema: DetectedSchema;
+  private readonly db: Database.Database;
+  private readonly timestampIndex: string | null;
+  private readonly d = createSqliteDialect((zone) => this.segments(zone));
+  private span: { start: number; end: number } | null = null;
+
+  private constructor(path: string, db: Database.Database, schema: DetectedSchema, timestampIndex: string | null) {
+    this.description = path;
+    this.db = db;
+    this.schema = schema;
+    this.timestampIndex = timestampIndex;
+  }
+
+  static open(path: string): SqliteSource {
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      throw new CliError('open the log DB', `${path} does not exist`, { exitCode: ExitCode.noInput, hint: 'pass --db PATH, or set BIFROST_LOGS_DB' });
+    }
+    if (!st.isFile()) throw new CliError('open the log DB', `${path} is not a file`, { exitCode: ExitCode.noInput });
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+      // The gateway holds the write lock in bursts; wait rather than fail.
+      db.pragma('busy_timeout = 10000');
+      db.pragma('query_only = 1');
+    } catch (err) {
+      throw new CliError('open the log DB', `${path}: ${(err as Error).message}`, { exitCode: ExitCode.noInput, cause: err });
+    }
+    try {
+      const info = db.prepare('PRAGMA table_info(logs)').all() as Array<{ name: string }>;
+      if (!info.length) {
+        throw new CliError('open the log DB', `${path} is not a Bifrost log DB (it has no "logs" table)`, { exitCode: ExitCode.noInput, hint: 'point --db at the gateway\'s logs.db (in ~/.config/bifrost or /app/data)' });
+      }
+      const columns = new Set(info.map((c) => c.name));
+      const missing = missingCoreColumns(columns);
+      if (missing.length) {
+        throw new CliError('open the log DB', `${path} is not a Bifrost log DB (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
+      }
+      const tsIndex = SqliteSource.findTimestampIndex(db);
+      return new SqliteSource(path, db, { columns, types: new Map(), hasIncNumber: false }, tsIndex);
+    } catch (err) {
+      db.close();
+      if (err instanceof CliError) throw err;
+      const msg = (err as Error).message;
+      throw new CliError('open the log DB', `${path} is not a SQLite database (${msg})`, { exitCode: ExitCode.noInput, cause: err });
+    }
+  }
+
+  private static findTimestampIndex(db: Database.Database): string | null {
+    const list = db.prepare('PRAGMA index_list(logs)').all() as Array<{ name: string; partial: number }>;
+    for (const ix of list) {
+      if (ix.partial) continue;
+      const cols = db.prepare(`PRAGMA index_info("${ix.name.replace(/"/g, '""')}")`).all() as Array<{ name: string }>;
+      if (cols[0]?.name === 'timestamp') return ix.name;
+    }
+    return null;
+  }
+
+  /** Offset history over the data's span (for local-time buckets). */
+  private segments(zone: string) {
+    if (!this.span) {
+      const r = this.db.prepare('SELECT min("timestamp") AS lo, max("timestamp") AS hi FROM logs').get() as { lo: string | null; hi: string | null };
+      const lo = r.lo ? parseStoreTimestamp(r.lo.slice(0, 10)) : Date.now();
+      const hi = r.hi ? parseStoreTimestamp(r.hi.slice(0, 10)) : Date.now();
+      this.span = { start: (Number.isNaN(lo) ? 0 : lo) - 2 * DAY_MS, end: (Number.isNaN(hi) ? Date.now() : hi) + 3 * DAY_MS };
+    }
+    return offsetSegments(zone, this.span.start, this.span.end);
+  }
+
+  private selectList(columns: readonly string[]): { sql: string; names: string[] } {
+    const names: string[] = [];
+    const parts: string[] = [];
+    for (const c of columns) {
+      if (NEVER_READ.has(c) || names.includes(c)) continue;
+      const p = physicalColumn(this.schema, c);
+      names.push(c);
+      parts.push(p ? `"${p}"` : 'NULL');
+    }
+    names.push('__ts_ms', '__status_code', '__pos', '__pt_params');
+    parts.push(`${SQLITE_TS_MS}`, SQLITE_STATUS_CODE, 'rowid', `CASE WHEN "object_type" = 'passthrough' THEN "params" END`);
+    return { sql: parts.join(', '), names };
+  }
+
+  async position(): Promise<SourcePosition> {
+    const r = this.db.prepare('SELECT max(rowid) AS m FROM logs').get() as { m: number | null };
+    return { kind: 'rowid', value: r.m ?? 0 };
+  }
+
+  /** The rowid span worth scanning for a time filter, found through the timestamp index. */
+  private rowidSpan(f: Filter, lo: number, hi: number): [number, number] {
+    if (!this.timestampIndex || (f.start === undefined && f.end === undefined)) return [lo, hi];
+    const params: unknown[] = [];
+    const coarse = this.d.coarseTime(params, f.start, f.end)!;
+    const r = this.db.prepare(`SELECT min(rowid) AS a, max(rowid) AS b FROM logs INDEXED BY "${this.timestampIndex.replace(/"/g, '""')}" WHERE ${coarse}`).get(...params) as { a: number | null; b: number | null };
+    if (r.a === null || r.b === null) return [0, -1];
+    return [Math.max(lo, r.a - 1), Math.min(hi, r.b)];
+  }
+
+  async *read(q: ReadQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+    const { sql: select, names } = this.selectList(q.columns);
+    const hiPos = q.upTo ? q.upTo.value : (await this.position()).value;
+    const loPos = q.after ? q.after.value : 0;
+    let [cursor, hi] = this.rowidSpan(q.filter, loPos, hiPos);
+    if (cursor >= hi) return;
+    const params: unknown[] = [];
+    const conds = filterConditions(this.d, this.schema, q.filter, params);
+    const pageSize = q.pageSize ?? DEFAULT_PAGE;
+    // NOT INDEXED keeps SQLite on the rowid b-tree: a range scan that every
+    // page resumes, instead of re-sorting an index range per page.
+    const stmt = this.db.prepare(`SELECT ${select} FROM logs NOT INDEXED WHERE rowid > ? AND rowid <= ?${conds.length ? ` AND ${conds.join(' AND ')}` : ''} ORDER BY rowid LIMIT ${pageSize}`).raw(true);
+    const posIdx = names.indexOf('__pos');
+    for (;;) {
+      signal?.throwIfAborted();
+      const rows = stmt.all(cursor, hi, ...params) as unknown[][];
+      if (!rows.length) return;
+      cursor = rows[rows.length - 1]![posIdx] as number;
+      yield { columns: names, rows };
+      if (rows.length < pageSize) return;
+    }
+  }
+
+  async *list(q: ListQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+    const { sql: select, names } = this.selectList(q.columns);
+    const params: unknown[] = [];
+    const conds = filterConditions(this.d, this.schema, q.filter, params);
+    const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+    const limit = q.limit ?? -1;
+    const offset = q.offset ?? 0;
+    const stmt = this.db.prepare(`SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir}, rowid ${dir} LIMIT ${limit} OFFSET ${offset}`).raw(true);
+    let batch: unknown[][] = [];
+    const pageSize = q.pageSize ?? 1000;
+    for (const row of stmt.iterate(...params) as IterableIterator<unknown[]>) {
+      batch.push(row);
+      if (batch.length >= pageSize) {
+        signal?.throwIfAborted();
+        yield { columns: names, rows: batch };
+        batch = [];
+      }
+    }
+    if (batch.length) yield { columns: names, rows: batch };
+  }
+
+  private positionConds(range: { after?: SourcePosition; upTo?: SourcePosition } | undefined, params: unknown[]): string[] {
+    const c: string[] = [];
+    if (range?.after) { params.push(range.after.value); c.push('rowid > ?'); }
+    if (range?.upTo) { params.push(range.upTo.value); c.push('rowid <= ?'); }
+    return c;
+  }
+
+  async count(filter: Filter, range?: { after?: SourcePosition; upTo?: SourcePosition }): Promise<number> {
+    const params: unknown[] = [];
+    const conds = [...this.positionConds(range, params), ...filterConditions(this.d, this.schema, filter, params)];
+    const r = this.db.prepare(`SELECT count(*) AS n FROM logs ${whereClause(conds)}`).get(...params) as { n: number };
+    return r.n;
+  }
+
+  async aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]> {
+    const { sql, params, keys } = aggregateSql(this.d, this.schema, filter, spec);
+    const rows = this.db.prepare(sql).all(...params) as Record<string, unknown>[];
+    return rows.map((r) => shapeAggregateRow(r, keys, spec.metrics));
+  }
+
+  /** The SQL a filter turns into, for EXPLAIN QUERY PLAN in tests and --verbose. */
+  explain(filter: Filter): string[] {
+    const params: unknown[] = [];
+    const conds = filterConditions(this.d, this.schema, filter, params);
+    const rows = this.db.prepare(`EXPLAIN QUERY PLAN SELECT count(*) FROM logs ${whereClause(conds)}`).all(...params) as Array<{ detail: string }>;
+    return rows.map((r) => r.detail);
+  }
+
+  async processingIds(filter: Filter): Promise<string[]> {
+    const params: unknown[] = [];
+    const conds = filterConditions(this.d, this.schema, processingFilter(filter), params);
+    return (this.db.prepare(`SELECT id FROM logs ${whereClause(conds)}`).pluck().all(...params) as string[]);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

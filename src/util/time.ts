@@ -1,0 +1,104 @@
+import { DateTime } from 'luxon';
+import { usageError } from '../errors.js';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Parses every text form Bifrost's SQLite store holds, to epoch milliseconds,
+ * with the same rounding SQLite's own date functions use (nearest ms, capped at
+ * .999 so a second never carries). Returns NaN for text that is not a time.
+ *
+ *  1. `2026-05-12 06:59:08.123456789+00:00` (fraction trimmed, may be absent)
+ *  2. `2026-05-12T06:59:08.5Z`: the migrated form, whose fraction is the
+ *     milliseconds as an unpadded integer (`.5` is 5 ms)
+ *  3. `2025-11-19 17:25:04.12+05:30`: a local offset
+ *  4. `2026-05-12 06:59:08`: no zone, which means UTC
+ */
+export function parseStoreTimestamp(text: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
+  if (!m) return NaN;
+  const [, y, mo, d, h, mi, s = '0', frac, zone] = m;
+  let ms = 0;
+  if (frac) {
+    if (zone === 'Z' && text.charAt(10) === 'T') ms = Math.min(999, Number.parseInt(frac, 10));
+    else ms = Math.min(999, Math.round(Number(`0.${frac}`) * 1000));
+  }
+  let t = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s, ms);
+  if (zone && zone !== 'Z') {
+    const sign = zone[0] === '-' ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    t -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000;
+  }
+  return t;
+}
+
+/** ISO 8601 UTC with milliseconds: `2026-10-01T00:01:32.001Z`. */
+export function isoMs(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Compact UTC stamp used in object names: `20261001T000000Z`. */
+export function compactStamp(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+}
+
+const RELATIVE = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|hour|hours|d|day|days|w|week|weeks)$/i;
+const UNIT_MS: Record<string, number> = {
+  ms: 1, s: 1000, sec: 1000, secs: 1000, m: 60_000, min: 60_000, mins: 60_000,
+  h: 3_600_000, hr: 3_600_000, hrs: 3_600_000, hour: 3_600_000, hours: 3_600_000,
+  d: DAY_MS, day: DAY_MS, days: DAY_MS, w: 7 * DAY_MS, week: 7 * DAY_MS, weeks: 7 * DAY_MS,
+};
+
+/** Parses a duration like `10m`, `6h`, `7d` to milliseconds, or returns undefined. */
+export function parseDuration(text: string): number | undefined {
+  const m = RELATIVE.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2]!.toLowerCase()]!);
+}
+
+/**
+ * Parses a time given on the command line: RFC 3339 (a date alone means
+ * midnight in `zone`), `now`, or a duration meaning "that long ago".
+ */
+export function parseTimeArg(text: string, now: number, zone = 'UTC', flag = '--since'): number {
+  const v = text.trim();
+  if (v === 'now') return now;
+  const rel = parseDuration(v);
+  if (rel !== undefined) return now - rel;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+    const dt = DateTime.fromISO(v, { zone });
+    if (dt.isValid) return dt.toMillis();
+  }
+  if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(v)) {
+    const ms = Date.parse(v.replace(' ', 'T'));
+    if (!Number.isNaN(ms)) return ms;
+  }
+  throw usageError(`parse ${flag}`, `"${text}" is not a time`, 'use RFC 3339 (2026-10-05T00:00:00Z), a date (2026-10-05) or a relative form (24h, 7d)');
+}
+
+export type NamedRange = 'last_24_hours' | 'last_7_days' | 'last_30_days' | 'today' | 'yesterday';
+export const NAMED_RANGES: readonly NamedRange[] = ['last_24_hours', 'last_7_days', 'last_30_days', 'today', 'yesterday'];
+
+/** Resolves a named `date_range` to [start, end) at `now` in `zone`. */
+export function resolveNamedRange(name: NamedRange, now: number, zone = 'UTC'): { start: number; end: number } {
+  switch (name) {
+    case 'last_24_hours': return { start: now - DAY_MS, end: now };
+    case 'last_7_days': return { start: now - 7 * DAY_MS, end: now };
+    case 'last_30_days': return { start: now - 30 * DAY_MS, end: now };
+    case 'today': {
+      const d = DateTime.fromMillis(now, { zone }).startOf('day');
+      return { start: d.toMillis(), end: d.plus({ days: 1 }).toMillis() };
+    }
+    case 'yesterday': {
+      const d = DateTime.fromMillis(now, { zone }).startOf('day');
+      return { start: d.minus({ days: 1 }).toMillis(), end: d.toMillis() };
+    }
+  }
+}
+
+export function isValidZone(zone: string): boolean {
+  return DateTime.local().setZone(zone).isValid;
+}
+
+export { DAY_MS };
