@@ -1,0 +1,491 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+// The fakes first: they switch the SDKs' cloud-metadata probes off before the SDKs load.
+import { startFakeSnowflake, type FakeSnowflake } from '../fakes/snowflake-server.js';
+import { startFakeBigQuery, type FakeBigQuery } from '../fakes/bigquery-server.js';
+import { parquetReadObjects } from 'hyparquet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliError } from '../../src/errors.js';
+import { formatByName } from '../../src/format/index.js';
+import type { RecordSchema } from '../../src/record/fields.js';
+import type { Destination, DestinationEnv, WrittenPart } from '../../src/destination/types.js';
+import { createSnowflakeDestination, copySql, insertFromStageSql, loadPath, putSql, sfTableStage } from '../../src/destination/snowflake/index.js';
+import { commitSql, createBigQueryDestination, normalizeBqType, stageType } from '../../src/destination/bigquery/index.js';
+import { createFakeServiceAccount } from '../fakes/gcs-server.js';
+import { tableLayout } from '../../src/destination/sql-table.js';
+import type { SnowflakeConfig } from '../../src/destination/snowflake/schema.js';
+import type { BigQueryConfig } from '../../src/destination/bigquery/schema.js';
+
+
+/**
+ * One contract body over the cloud warehouses, each driven through its real
+ * SDK at the HTTP boundary: `bigquery` (@google-cloud/bigquery against
+ * test/fakes/bigquery-server) and `snowflake` (snowflake-sdk against
+ * test/fakes/snowflake-server). With WAREHOUSE_LIVE=1 and an account's
+ * variables set (see LIVE below) the same body also runs against the real
+ * service; the assertions that need a fake (recorded statements and jobs,
+ * injected failures) only exist for the fakes.
+ */
+
+export const HOUR = 3_600_000;
+export const W1 = { start: Date.UTC(2026, 9, 1, 0), end: Date.UTC(2026, 9, 1, 1) };
+export const W2 = { start: W1.end, end: W1.end + HOUR };
+export const W3 = { start: W2.end, end: W2.end + HOUR };
+
+export const SCHEMA: RecordSchema = [
+  { name: 'timestamp', type: 'timestamp', nullable: false },
+  { name: 'request_id', type: 'string', nullable: true },
+  { name: 'provider', type: 'string', nullable: true },
+  { name: 'status_code', type: 'int32', nullable: true },
+  { name: 'input_tokens', type: 'int32', nullable: true },
+  { name: 'bytes_total', type: 'int64', nullable: true },
+  { name: 'cost_usd', type: 'double', nullable: true },
+  { name: 'stream', type: 'bool', nullable: true },
+  { name: 'params', type: 'json', nullable: true },
+  { name: 'content_summary', type: 'string', nullable: true },
+];
+
+export const TRICKY = 'he said "hi", \\ back\\slash\ttab\nnew line; ctrl \u0001\u0002 unicode 日本 ✓ \' quote';
+
+export type Rec = Record<string, unknown>;
+
+export function records(tag: string, n: number, w: { start: number; end: number }): Rec[] {
+  const step = Math.floor((w.end - w.start) / (n + 1));
+  return Array.from({ length: n }, (_, i) => ({
+    timestamp: new Date(w.start + (i + 1) * step + (i % 7)).toISOString(),
+    request_id: `${tag}-${String(i).padStart(4, '0')}`,
+    provider: ['openai', 'anthropic', 'bedrock'][i % 3],
+    status_code: i % 9 === 0 ? null : i % 4 === 0 ? 500 : 200,
+    input_tokens: 100 + i * 7,
+    bytes_total: 2 ** 40 + i,
+    cost_usd: i % 5 === 0 ? null : Math.round((0.0013 * i + 0.00001) * 1e8) / 1e8,
+    stream: i % 3 === 0 ? null : i % 2 === 0,
+    params: i % 6 === 0 ? null : { temperature: 0.5, nested: { q: TRICKY, arr: [1, 'two', { three: 3 }] }, i },
+    content_summary: i === 1 ? TRICKY : i % 8 === 0 ? null : `summary ${i}`,
+  }));
+}
+
+/** A part's bytes, as run/export-window encodes them for this destination. */
+export function encode(format: 'jsonl' | 'parquet', schema: RecordSchema, rs: Rec[]): Buffer {
+  const enc = formatByName(format).createEncoder(schema, { compression: 'none', metadata: { 'bifrost-logs.export': 'test' } });
+  return Buffer.concat([enc.push(rs) ?? Buffer.alloc(0), enc.finish() ?? Buffer.alloc(0)]);
+}
+
+/** Rows of a staged/uploaded part, decoded independently of the product code. */
+export async function decodePart(buf: Buffer): Promise<Rec[]> {
+  if (buf.subarray(0, 4).toString() === 'PAR1') {
+    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+    return (await parquetReadObjects({ file: ab, compressors: { GZIP: (b: Uint8Array) => new Uint8Array(gunzipSync(b)) } })) as Rec[];
+  }
+  return buf.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec);
+}
+
+export interface Delivery {
+  window: { start: number; end: number };
+  parts: Rec[][];
+  late?: boolean;
+  aggregated?: boolean;
+  schema?: RecordSchema;
+}
+
+let keySeq = 0;
+/** Drives a destination as run/export-window does: parts (streamed in small chunks), then the commit. */
+export async function deliver(dest: Destination, d: Delivery): Promise<void> {
+  const schema = d.schema ?? SCHEMA;
+  const kind = d.late ? 'late' : 'part';
+  const format = dest.loadFormat ?? 'jsonl';
+  const written: WrittenPart[] = [];
+  for (const p of d.parts) {
+    const key = `exp/test_${d.window.start}_${kind}-${++keySeq}.${format}`;
+    const buf = encode(format, schema, p);
+    const up = await dest.openPart({ key, kind, format, contentType: 'application/octet-stream', schema });
+    try {
+      for (let i = 0; i < buf.length; i += 777) await up.write(buf.subarray(i, i + 777));
+      await up.finish();
+    } catch (err) {
+      await up.abort();
+      throw err;
+    }
+    written.push({ key, kind, rows: p.length, bytes: buf.length, sha256: '' });
+  }
+  await dest.commit({
+    exportName: 'test', window: d.window, manifestKey: 'exp/test.manifest.json', manifestBytes: Buffer.from('{}'),
+    parts: written, late: !!d.late, schema, aggregated: !!d.aggregated,
+  });
+}
+
+export const silentLog = { info() {}, warn() {}, verbose() {}, isVerbose: false, isQuiet: true };
+
+/** A row as the contract compares them: lower-case names, timestamps as ISO text, JSON parsed. */
+export type Row = Record<string, unknown>;
+
+/** What the body needs from a warehouse (a fake, or a live account). */
+export interface Harness {
+  readonly name: 'bigquery' | 'snowflake';
+  /** The table's column types, lower-case name → the warehouse's type name. */
+  readonly expectedTypes: Record<string, string>;
+  make(table: string, over?: Record<string, unknown>): Promise<Destination>;
+  /** Rows of a table, normalised, ordered by request_id (or as stored). */
+  rows(table: string): Promise<Row[]>;
+  /** Column types (lower-case name → type), empty when the table does not exist. */
+  types(table: string): Promise<Record<string, string>>;
+  /** Tables the check/loads may have left behind (besides the targets). */
+  leftovers(): Promise<string[]>;
+  /** A record with a value the warehouse refuses (the part still encodes), where one exists. */
+  spoil?(r: Rec): Rec;
+  readonly fake?: FakeHooks;
+  cleanup?(tables: string[]): Promise<void>;
+}
+
+/** What only a fake can do: show what it received, fail on demand. */
+export interface FakeHooks {
+  /** Fails the next statement / job whose SQL (or load) matches. */
+  failNext(what: 'load' | RegExp): void;
+  /** The SQL text received so far (statements or query jobs), in order. */
+  sql(): string[];
+  /** The rows the warehouse received since the last call (uploaded files or bound rows), decoded here. */
+  loaded(): Promise<Rec[]>;
+  /** Wrong-credential config overrides, and the secret that must not show. */
+  badCredentials(): { over: Record<string, unknown>; secret: string };
+  /** An endpoint that refuses connections. */
+  unreachable(): Record<string, unknown>;
+}
+
+export const isoOf = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
+export const parseMaybe = (v: unknown): unknown => {
+  if (typeof v !== 'string') return v;
+  try { return JSON.parse(v); } catch { return v; }
+};
+
+export function contract(h: Harness): void {
+  const TABLE = `bl_contract_${h.name}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const AGG = `${TABLE}_hourly`;
+  let dest: Destination;
+  const r1 = records('w1', 40, W1);
+  const r2 = records('w2', 15, W2);
+
+  const inWindow = (rows: Row[], w: { start: number; end: number }) => rows.filter((r) => { const t = Date.parse(String(r.timestamp)); return t >= w.start && t < w.end; });
+  const ids = (rows: Row[]) => rows.map((r) => String(r.request_id)).sort();
+  const snapshot = async () => (await h.rows(TABLE)).map((r) => ({ request_id: r.request_id, timestamp: r.timestamp, cost_usd: r.cost_usd, input_tokens: r.input_tokens, content_summary: r.content_summary }))
+    .sort((a, b) => String(a.request_id).localeCompare(String(b.request_id)));
+
+  beforeAll(async () => {
+    dest = await h.make(TABLE);
+  });
+  afterAll(async () => {
+    await dest?.close();
+    await h.cleanup?.([TABLE, AGG]);
+  });
+
+  it('check() passes and leaves nothing behind', async () => {
+    await dest.check();
+    expect(await h.types(TABLE)).toEqual({});
+    expect(await h.leftovers()).toEqual([]);
+  });
+
+  it('creates a typed table from the schema and loads a window', async () => {
+    await deliver(dest, { window: W1, parts: [r1.slice(0, 25), r1.slice(25)] });
+    expect(await h.types(TABLE)).toEqual(h.expectedTypes);
+    const rows = await h.rows(TABLE);
+    expect(ids(rows)).toEqual(ids(r1));
+    const by = new Map(rows.map((r) => [r.request_id, r]));
+    for (const want of r1) {
+      const got = by.get(want.request_id)!;
+      expect(got.timestamp, String(want.request_id)).toBe(want.timestamp);
+      expect(got.content_summary).toBe(want.content_summary);
+      expect(parseMaybe(got.params)).toEqual(want.params);
+      expect(got.status_code === null ? null : Number(got.status_code)).toBe(want.status_code);
+      expect(Number(got.input_tokens)).toBe(want.input_tokens);
+      expect(String(got.bytes_total)).toBe(String(want.bytes_total));
+      expect(got.cost_usd === null ? null : Number(got.cost_usd)).toBe(want.cost_usd);
+      expect(got.stream).toBe(want.stream);
+    }
+    expect(await dest.countWindow!(W1)).toBe(40);
+    expect(await dest.countWindow!(W2)).toBe(0);
+    expect(await h.leftovers()).toEqual([]);
+  });
+
+  it('re-loading a window leaves exactly its rows; other windows untouched', async () => {
+    await deliver(dest, { window: W2, parts: [r2] });
+    await deliver(dest, { window: W1, parts: [r1.slice(0, 25), r1.slice(25)] });
+    let rows = await h.rows(TABLE);
+    expect(ids(inWindow(rows, W1))).toEqual(ids(r1));
+    expect(ids(inWindow(rows, W2))).toEqual(ids(r2));
+    expect(rows).toHaveLength(55);
+    // The window now has fewer rows (deleted upstream): the table follows.
+    await deliver(dest, { window: W1, parts: [r1.slice(0, 30)] });
+    expect(inWindow(await h.rows(TABLE), W1)).toHaveLength(30);
+    await deliver(dest, { window: W1, parts: [r1] });
+    // An empty window still clears what was there.
+    await deliver(dest, { window: W2, parts: [] });
+    rows = await h.rows(TABLE);
+    expect(inWindow(rows, W2)).toHaveLength(0);
+    expect(ids(rows)).toEqual(ids(r1));
+    await deliver(dest, { window: W2, parts: [r2] });
+    expect(await dest.countWindow!(W2)).toBe(15);
+  });
+
+  it('a late part adds only request_ids not yet present', async () => {
+    const before = await snapshot();
+    const known = r1.slice(0, 3).map((r) => ({ ...r, cost_usd: 99 }));
+    const fresh = records('w1late', 4, W1);
+    await deliver(dest, { window: W1, late: true, parts: [[...known, fresh[0]!, fresh[1]!], [fresh[2]!, fresh[3]!]] });
+    const after = await snapshot();
+    expect(after).toHaveLength(before.length + 4);
+    // Rows already delivered are left as they were.
+    for (const b of before) expect(after.find((a) => a.request_id === b.request_id)).toEqual(b);
+    expect(after.filter((a) => String(a.request_id).startsWith('w1late-'))).toHaveLength(4);
+    // A late run with nothing is a no-op.
+    await deliver(dest, { window: W1, late: true, parts: [] });
+    expect(await dest.countWindow!(W1)).toBe(44);
+    // The next full delivery of the window restores exactly the window's rows.
+    await deliver(dest, { window: W1, parts: [r1] });
+    expect(await dest.countWindow!(W1)).toBe(40);
+  });
+
+  it('JSON that is not JSON (a malformed cell, exported as its text) is kept as text; the window loads', async () => {
+    const odd = records('w1', 40, W1).map((r, i) => (i === 7 ? { ...r, params: '{"truncated": [1, 2' } : i === 8 ? { ...r, params: 'plain text' } : r));
+    await deliver(dest, { window: W1, parts: [odd] });
+    const rows = await h.rows(TABLE);
+    expect(rows.find((r) => r.request_id === odd[7]!.request_id)!.params).toBe('{"truncated": [1, 2');
+    expect(parseMaybe(rows.find((r) => r.request_id === odd[8]!.request_id)!.params)).toBe('plain text');
+    expect(parseMaybe(rows.find((r) => r.request_id === odd[9]!.request_id)!.params)).toEqual(odd[9]!.params);
+    await deliver(dest, { window: W1, parts: [r1] });
+  });
+
+  const spoil = h.spoil?.bind(h);
+  if (spoil) it('a value that does not fit its column fails the load and changes nothing', async () => {
+    const before = await snapshot();
+    const bad = records('w1', 40, W1).map((r, i) => (i === 35 ? spoil(r) : r));
+    const err = await deliver(dest, { window: W1, parts: [bad.slice(0, 20), bad.slice(20)] }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(65);
+    expect((err as CliError).message.split('\n')).toHaveLength(1);
+    expect(await snapshot()).toEqual(before);
+    expect(await h.leftovers()).toEqual([]);
+    // The destination is still usable afterwards.
+    await deliver(dest, { window: W1, parts: [r1] });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('a new field becomes a new nullable column; nothing is dropped', async () => {
+    const schema: RecordSchema = [...SCHEMA.filter((f) => f.name !== 'provider'), { name: 'team_id', type: 'string', nullable: true }];
+    const r3 = records('w3', 5, W3).map((r) => { const { provider: _p, ...rest } = r; return { ...rest, team_id: 'team-a' }; });
+    await deliver(dest, { window: W3, parts: [r3], schema });
+    const types = await h.types(TABLE);
+    expect(Object.keys(types).sort()).toEqual([...Object.keys(h.expectedTypes), 'team_id'].sort());
+    const rows = await h.rows(TABLE);
+    expect(rows.filter((r) => r.team_id === null || r.team_id === undefined)).toHaveLength(55);
+    expect(rows.filter((r) => r.team_id === 'team-a' && (r.provider === null || r.provider === undefined))).toHaveLength(5);
+    expect(await dest.countWindow!(W1)).toBe(40);
+  });
+
+  it('aggregated windows are tagged with window_start/window_end and replaced whole', async () => {
+    const schema: RecordSchema = [
+      { name: 'provider', type: 'string', nullable: true },
+      { name: 'total_requests', type: 'int64', nullable: false },
+      { name: 'total_cost', type: 'double', nullable: true },
+    ];
+    const agg = (k: number) => [
+      { provider: 'openai', total_requests: 10 * k, total_cost: 1.5 * k },
+      { provider: 'anthropic', total_requests: 3 * k, total_cost: null },
+    ];
+    const ag = await h.make(AGG);
+    try {
+      await deliver(ag, { window: W1, parts: [agg(1)], schema, aggregated: true });
+      await deliver(ag, { window: W2, parts: [agg(2)], schema, aggregated: true });
+      await deliver(ag, { window: W1, parts: [agg(3)], schema, aggregated: true });
+      const rows = (await h.rows(AGG)).map((r) => [r.provider, Number(r.total_requests), r.total_cost === null ? null : Number(r.total_cost), r.window_start, r.window_end]);
+      rows.sort((a, b) => `${a[3]}${a[0]}`.localeCompare(`${b[3]}${b[0]}`));
+      const iso = (ms: number) => new Date(ms).toISOString();
+      expect(rows).toEqual([
+        ['anthropic', 9, null, iso(W1.start), iso(W1.end)],
+        ['openai', 30, 4.5, iso(W1.start), iso(W1.end)],
+        ['anthropic', 6, null, iso(W2.start), iso(W2.end)],
+        ['openai', 20, 3, iso(W2.start), iso(W2.end)],
+      ]);
+      expect(Object.keys(await h.types(AGG)).sort()).toEqual(['provider', 'total_cost', 'total_requests', 'window_end', 'window_start']);
+      expect(await ag.countWindow!({ start: W1.start, end: W2.end })).toBe(4);
+    } finally {
+      await ag.close();
+    }
+  });
+
+  const f = h.fake;
+  if (!f) return;
+
+  it('a failure mid-load (a load or the transaction) leaves the table exactly as it was', async () => {
+    const before = await snapshot();
+    const changed = records('w1', 40, W1).map((r) => ({ ...r, cost_usd: 7 }));
+    f.failNext('load');
+    let err = await deliver(dest, { window: W1, parts: [changed.slice(0, 20), changed.slice(20)] }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(65);
+    expect(await snapshot()).toEqual(before);
+    f.failNext(/^\s*INSERT INTO .* SELECT/is);
+    err = await deliver(dest, { window: W1, parts: [changed.slice(0, 20), changed.slice(20)] }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect(await snapshot()).toEqual(before);
+    expect(await h.leftovers()).toEqual([]);
+    // And the next delivery goes through.
+    await deliver(dest, { window: W1, parts: [changed] });
+    expect((await snapshot()).filter((r) => r.cost_usd === 7)).toHaveLength(40);
+    await deliver(dest, { window: W1, parts: [r1] });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('the loads carry exactly the parts\' rows', async () => {
+    await f.loaded();
+    await deliver(dest, { window: W2, parts: [r2.slice(0, 6), r2.slice(6)] });
+    const rows = await f.loaded();
+    expect(rows.map((r) => r.request_id).sort()).toEqual(r2.map((r) => r.request_id).sort());
+    const one = rows.find((r) => r.request_id === r2[1]!.request_id)!;
+    expect(parseMaybe(one.params)).toEqual(r2[1]!.params);
+  });
+
+  it('a wrong credential: one line, exit 78, the secret never shown', async () => {
+    const { over, secret } = f.badCredentials();
+    const d = await h.make(TABLE, over);
+    try {
+      const err = await d.check().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(CliError);
+      const e = err as CliError;
+      expect(e.exitCode).toBe(78);
+      expect(e.message.split('\n')).toHaveLength(1);
+      expect(e.message).not.toContain(secret);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('an unreachable endpoint: CliError, exit 69', async () => {
+    const d = await h.make(TABLE, f.unreachable());
+    try {
+      const err = await d.check().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(CliError);
+      expect((err as CliError).exitCode).toBe(69);
+    } finally {
+      await d.close();
+    }
+  }, 120_000);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Snowflake
+
+export const SF_PASSWORD = 'Sf-Secret-Pw-3141!';
+export const SF_DB = 'BL_TEST';
+export const SF_SCHEMA = 'PUBLIC';
+
+export const SF_TYPES = {
+  timestamp: 'TIMESTAMP_TZ', request_id: 'TEXT', provider: 'TEXT', status_code: 'NUMBER', input_tokens: 'NUMBER',
+  bytes_total: 'NUMBER', cost_usd: 'FLOAT', stream: 'BOOLEAN', params: 'VARIANT', content_summary: 'TEXT',
+};
+
+export function snowflakeRowsOf(rows: Record<string, unknown>[]): Row[] {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k.toLowerCase(), isoOf(v)])))
+    .sort((a, b) => String(a.request_id ?? '').localeCompare(String(b.request_id ?? '')));
+}
+
+export function fakeSnowflakeHarness(get: () => FakeSnowflake, tmp: () => string): Harness {
+  let seenStatements = 0;
+  const table = (name: string) => get().tables.get(`${SF_DB}.${SF_SCHEMA}.${name.toUpperCase()}`);
+  const config = (t: string, over: Record<string, unknown> = {}): SnowflakeConfig => ({
+    account: get().connectionOptions.account, access_url: get().connectionOptions.accessUrl,
+    database: SF_DB, schema: SF_SCHEMA, table: t, warehouse: 'BL_WH', role: 'BL_ROLE',
+    credentials: { username: 'loader', password: SF_PASSWORD }, insert_max_rows: 30,
+    ...over,
+  } as SnowflakeConfig);
+  return {
+    name: 'snowflake',
+    expectedTypes: SF_TYPES,
+    make: (t, over) => createSnowflakeDestination(config(t, over), { log: silentLog, tmpDir: tmp() }),
+    rows: async (t) => snowflakeRowsOf(table(t)?.rows ?? []),
+    types: async (t) => Object.fromEntries((table(t)?.columns ?? []).map((c) => [c.name.toLowerCase(), c.type.replace(/\(.*$/, '').replace(/^(VARCHAR|STRING)$/, 'TEXT').replace(/^INTEGER$/, 'NUMBER')])),
+    leftovers: async () => [
+      ...[...get().tables.keys()].filter((k) => /__(STAGE|CHECK)_/i.test(k)),
+      ...[...get().stagedFiles.keys()],
+    ],
+    fake: {
+      failNext(what) {
+        if (what === 'load') get().failWhen(/^\s*(INSERT INTO \S+__STAGE_\S+ .*VALUES|COPY INTO)/is, { code: '100038', sqlState: '22018', message: 'Numeric value \'x\' is not recognized' }, 1);
+        else get().failWhen(what, { code: '000630', sqlState: '57014', message: 'Statement reached its statement or warehouse timeout of 1 second(s) and was canceled.' }, 1);
+      },
+      sql() {
+        return get().statements.map((s) => s.sql);
+      },
+      async loaded() {
+        // Rows bound to array INSERTs into the stage (the PUT path has its own test, which decodes the files).
+        const st = get().statements.slice(seenStatements).filter((x) => !x.error);
+        seenStatements = get().statements.length;
+        const out: Rec[] = [];
+        for (const x of st) {
+          const m = /^INSERT INTO \S+__STAGE_\w+ \((.*)\) VALUES/s.exec(x.sql);
+          if (!m) continue;
+          const cols = m[1]!.split(',').map((c) => c.trim().replace(/^"|"$/g, '').toLowerCase());
+          const rows = (Array.isArray(x.binds?.[0]) ? x.binds : [x.binds]) as unknown[][];
+          for (const b of rows) out.push(Object.fromEntries(cols.map((c, i) => [c, b[i]])));
+        }
+        return out;
+      },
+      badCredentials: () => ({ over: { credentials: { username: 'loader', password: 'Wrong-Pw-2718!' } }, secret: 'Wrong-Pw-2718!' }),
+      unreachable: () => ({ access_url: 'http://127.0.0.1:9' }),
+    },
+  };
+}
+
+
+// ---------------------------------------------------------------------------------------------------
+// BigQuery
+
+export const BQ_DATASET = 'bl_test';
+export const BQ_TYPES = {
+  timestamp: 'TIMESTAMP', request_id: 'STRING', provider: 'STRING', status_code: 'INT64', input_tokens: 'INT64',
+  bytes_total: 'INT64', cost_usd: 'FLOAT64', stream: 'BOOL', params: 'JSON', content_summary: 'STRING',
+};
+export const TS_COLUMNS = new Set(['timestamp', 'window_start', 'window_end']);
+
+export function bigqueryRowsOf(rows: Record<string, unknown>[]): Row[] {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, TS_COLUMNS.has(k) && typeof v === 'string' ? new Date(v).toISOString() : v])))
+    .sort((a, b) => String(a.request_id ?? '').localeCompare(String(b.request_id ?? '')));
+}
+
+export function fakeBigQueryHarness(get: () => FakeBigQuery, tmp: () => string, format: 'jsonl' | 'parquet'): Harness {
+  let seenUploads = 0;
+  const table = (name: string) => get().tables.get(`${BQ_DATASET}.${name}`);
+  const config = (t: string, over: Record<string, unknown> = {}): BigQueryConfig => ({
+    project_id: get().projectId, dataset: BQ_DATASET, table: t, api_endpoint: get().apiEndpoint, load_format: format,
+    credentials: { service_account_key: JSON.stringify(get().credentials) },
+    ...over,
+  } as BigQueryConfig);
+  return {
+    name: 'bigquery',
+    expectedTypes: format === 'parquet' ? { ...BQ_TYPES, params: 'STRING' } : BQ_TYPES,
+    make: (t, over) => createBigQueryDestination(config(t, over), { log: silentLog, tmpDir: tmp() }),
+    rows: async (t) => bigqueryRowsOf(table(t)?.rows ?? []),
+    types: async (t) => Object.fromEntries((table(t)?.schema.fields ?? []).map((f) => [f.name, normalizeBqType(f.type)])),
+    leftovers: async () => [...get().tables.keys()].filter((k) => k.includes('__stage_')),
+    // NDJSON: a number that is not one fails the load job (typed Parquet cannot carry one).
+    ...(format === 'jsonl' ? { spoil: (r: Rec) => ({ ...r, input_tokens: 'not a number' }) } : {}),
+    fake: {
+      failNext(what) {
+        if (what === 'load') get().failNext('load', { reason: 'invalid', message: 'Error while reading data, error message: injected' });
+        else get().failNext(what, { reason: 'invalidQuery', message: 'Query error: injected failure at [3:1]' });
+      },
+      sql: () => get().queries,
+      async loaded() {
+        const ups = get().uploads.slice(seenUploads);
+        seenUploads = get().uploads.length;
+        return (await Promise.all(ups.map(decodePart))).flat();
+      },
+      badCredentials() {
+        const other = createFakeServiceAccount(get().projectId, 'https://oauth2.googleapis.com/token').key;
+        return { over: { credentials: { service_account_key: JSON.stringify(other) } }, secret: other.private_key.split('\n')[1]! };
+      },
+      unreachable: () => ({ api_endpoint: 'http://127.0.0.1:9' }),
+    },
+  };
+}
