@@ -17,4 +17,13 @@ export const jsonlFormat: Format = {
       finish: () => null,
     };
   },
+  // JSON.stringify escapes newlines, so every 0x0A ends a record.
+  rowEnd(bytes, n) {
+    let at = -1;
+    for (let i = 0; i < n; i++) {
+      at = bytes.indexOf(0x0a, at + 1);
+      if (at < 0) throw new Error(`encoded JSONL holds fewer than ${n} records`);
+    }
+    return at + 1;
+  },
 };

@@ -16,11 +16,19 @@ export interface Format {
   /** Whether --gzip wraps the file (Parquet compresses inside instead). */
   readonly wrapsGzip: boolean;
   createEncoder(schema: RecordSchema, opts: EncoderOptions): RecordEncoder;
+  /**
+   * Row-framed formats (each record its own run of bytes, no separators):
+   * the byte offset just past the `n`-th record of an encoded run of
+   * records, for cutting pre-encoded bytes at a part boundary.
+   */
+  rowEnd?(bytes: Uint8Array, n: number): number;
 }
 
 export interface EncoderOptions {
   /** CSV: neutralise cells that a spreadsheet would run as a formula. */
   formulaGuard?: boolean;
+  /** CSV: write the header row (default). Encoding threads encode rows only. */
+  header?: boolean;
   /** Parquet: internal codec. */
   compression?: 'none' | 'gzip';
   /** Parquet: rows per row group. */

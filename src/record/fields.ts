@@ -1,4 +1,4 @@
-import { isoMs } from '../util/time.js';
+import { createIsoFormatter, isoMs } from '../util/time.js';
 import { canonicalObjectType, routeOf } from './endpoint.js';
 import { parseJsonCell, scrubSecrets, tryJson, type RecordWarnings } from './json-cell.js';
 
@@ -123,7 +123,7 @@ function routeGetter(a: RowAccess, part: 'endpoint' | 'method'): Getter {
 
 /** The 12 fields of Bifrost's documented export record, in order. */
 const BASE: FieldDef[] = [
-  { name: 'timestamp', type: 'timestamp', nullable: false, deps: [], make: (a) => { const i = a.idx('__ts_ms'); return (r) => (r[i] === null ? null : isoMs(r[i] as number)); } },
+  { name: 'timestamp', type: 'timestamp', nullable: false, deps: [], make: (a) => { const i = a.idx('__ts_ms'); const iso = createIsoFormatter(); return (r) => (r[i] === null ? null : iso(r[i] as number)); } },
   col('request_id', 'string', str, 'id'),
   col('customer_id'),
   col('provider'),

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Destination, PartInfo, WrittenPart } from '../destination/types.js';
 import { formatByName } from '../format/index.js';
-import type { Format } from '../format/types.js';
+import type { Format, RecordEncoder } from '../format/types.js';
 import { createRecordMapper } from '../record/mapper.js';
 import { createWarnings, type RecordWarnings } from '../record/json-cell.js';
 import type { ExportRecord, RecordSchema } from '../record/fields.js';
@@ -12,6 +12,8 @@ import { describeFilter, resolveFilter } from '../source/filter-spec.js';
 import type { Filter } from '../source/filter.js';
 import type { LogSource, RowPage, SourcePosition } from '../source/types.js';
 import { planTransforms, type TransformPlan } from '../transform/compose.js';
+import type { RunVars } from '../transform/types.js';
+import { canEncodeInParallel, encodeThreads, parallelEncode } from './parallel-encode.js';
 import { isoMs } from '../util/time.js';
 import { VERSION } from '../version.js';
 import type { ExportJob } from './job.js';
@@ -61,6 +63,8 @@ export interface ExportWindowOptions {
   readonly signal?: AbortSignal;
   onRows?(n: number): void;
   onPart?(p: WrittenPart): void;
+  /** Detail for --verbose. */
+  onVerbose?(msg: string): void;
 }
 
 /** The filter of a window: the job's filters, the window, and never `processing` rows. */
@@ -83,13 +87,61 @@ function runVars(job: ExportJob, w: WindowSpec, runId: string, now: number) {
   return { export_name: job.name, run_id: runId, window_start: isoMs(w.start), window_end: isoMs(w.end), exported_at: isoMs(now) };
 }
 
-/** Pages of records: read, mapped, transformed (or aggregated in SQL). */
-async function* recordBatches(o: ExportWindowOptions, plan: TransformPlan, filter: Filter, warnings: RecordWarnings): AsyncGenerator<ExportRecord[]> {
+/**
+ * Rows waiting to be written: records, which the part's encoder turns into
+ * bytes, or bytes an encoding thread already made (row-framed formats only).
+ */
+interface Batch {
+  readonly count: number;
+  /** The bytes of the first `n` rows. */
+  encode(enc: RecordEncoder, n: number): Buffer | null;
+  /** What is left after the first `n` rows. */
+  rest(n: number): Batch;
+}
+
+function recordBatch(records: ExportRecord[]): Batch {
+  return {
+    count: records.length,
+    encode: (enc, n) => enc.push(n === records.length ? records : records.slice(0, n)),
+    rest: (n) => recordBatch(records.slice(n)),
+  };
+}
+
+function encodedBatch(format: Format, bytes: Buffer, count: number): Batch {
+  const cut = (n: number) => (n === count ? bytes.length : format.rowEnd!(bytes, n));
+  return {
+    count,
+    encode: (_enc, n) => bytes.subarray(0, cut(n)),
+    rest: (n) => encodedBatch(format, bytes.subarray(cut(n)), count - n),
+  };
+}
+
+/** Pages of rows: read, mapped, transformed (or aggregated in SQL), possibly encoded on threads. */
+async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVars, filter: Filter, warnings: RecordWarnings, format: Format): AsyncGenerator<Batch> {
   const { source, late } = o;
   if (plan.aggregate) {
     const rows = await source.aggregate(filter, plan.aggregate);
-    if (rows.length) yield plan.apply(rows);
+    if (rows.length) yield recordBatch(plan.apply(rows));
     return;
+  }
+  if (!late && format.rowEnd) {
+    const threads = encodeThreads();
+    if (canEncodeInParallel(source, format.name, threads)) {
+      const chunks = await parallelEncode(source, {
+        query: { filter, upTo: o.upTo },
+        fields: o.job.fields.map((f) => f.name),
+        transforms: [...o.job.transforms],
+        vars,
+        timezone: o.job.timezone,
+        format: format.name as 'jsonl' | 'csv',
+        formulaGuard: o.job.formulaGuard,
+      }, threads, warnings, o.signal);
+      if (chunks) {
+        o.onVerbose?.(`${o.job.name}: reading and encoding on ${threads} threads`);
+        for await (const c of chunks) yield encodedBatch(format, c.bytes, c.rows);
+        return;
+      }
+    }
   }
   const mapper = createRecordMapper(o.job.fields, warnings);
   const reads: AsyncIterable<RowPage>[] = [];
@@ -102,7 +154,12 @@ async function* recordBatches(o: ExportWindowOptions, plan: TransformPlan, filte
       }
     }
   }
-  for (const r of reads) for await (const page of r) yield plan.apply(mapper.map(page));
+  for (const r of reads) {
+    for await (const page of r) {
+      const records = plan.apply(mapper.map(page));
+      if (records.length) yield recordBatch(records);
+    }
+  }
 }
 
 /**
@@ -113,7 +170,8 @@ async function* recordBatches(o: ExportWindowOptions, plan: TransformPlan, filte
 export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult> {
   const { job, dest, window: w, late } = o;
   const warnings = createWarnings();
-  const plan = planTransforms(job.transforms, job.fields.map(({ name, type, nullable }) => ({ name, type, nullable })), runVars(job, w, o.runId, o.now), job.timezone, `${job.name}.transformations`);
+  const vars = runVars(job, w, o.runId, o.now);
+  const plan = planTransforms(job.transforms, job.fields.map(({ name, type, nullable }) => ({ name, type, nullable })), vars, job.timezone, `${job.name}.transformations`);
   const filter = { ...(o.baseFilter ?? windowFilter(job, w, o.now)), ...(w.start > 0 ? { start: w.start } : {}), end: w.end, completedOnly: true };
   const { format, gzip } = partFormat(job, dest);
   const kp = keyParts(job, w);
@@ -124,22 +182,22 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   let partNo = late && !aggregated ? late.previous.files.filter((f) => f.kind === 'late').length : 0;
   const maxRows = dest.kind === 'stream' ? Infinity : job.maxRowsPerFile;
 
-  const batches = recordBatches(o, plan, filter, warnings)[Symbol.asyncIterator]();
-  let pending: ExportRecord[] = [];
+  const rows = batches(o, plan, vars, filter, warnings, format)[Symbol.asyncIterator]();
+  let pending: Batch | null = null;
   let exhausted = false;
-  const fill = async () => {
-    while (!pending.length && !exhausted) {
-      const n = await batches.next();
+  const fill = async (): Promise<Batch | null> => {
+    while (!pending?.count && !exhausted) {
+      const n = await rows.next();
       if (n.done) exhausted = true;
       else pending = n.value;
     }
+    return pending?.count ? pending : null;
   };
 
   const parts: WrittenPart[] = [];
   try {
     for (;;) {
-      await fill();
-      if (!pending.length) break;
+      if (!(await fill())) break;
       partNo++;
       const info: PartInfo = {
         key: partKey(kp, effectiveKind, partNo, format.extension, gzip),
@@ -149,7 +207,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
         contentEncoding: gzip ? 'gzip' : undefined,
         schema: plan.schema,
       };
-      parts.push(await writePart(o, dest, info, format, plan.schema, gzip, maxRows, async () => { await fill(); return pending; }, (n) => { pending = pending.slice(n); }));
+      parts.push(await writePart(o, dest, info, format, plan.schema, gzip, maxRows, fill, (n) => { pending = pending!.rest(n); }));
     }
     if (dest.kind === 'stream' && !parts.length) {
       // stdout still gets a well-formed empty document (`[]`, a CSV header).
@@ -162,7 +220,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
     for (const p of parts) await dest.deleteObject?.(p.key).catch(() => {});
     throw err;
   } finally {
-    await batches.return?.(undefined);
+    await rows.return?.(undefined);
   }
 
   const pendingIds = aggregated ? [] : await o.source.processingIds({ ...filter, completedOnly: false });
@@ -217,7 +275,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
 
 async function writePart(
   o: ExportWindowOptions, dest: Destination, info: PartInfo, format: Format, schema: RecordSchema, gzip: boolean, maxRows: number,
-  next: () => Promise<ExportRecord[]>, consume: (n: number) => void,
+  next: () => Promise<Batch | null>, consume: (n: number) => void,
 ): Promise<WrittenPart> {
   const encoder = format.createEncoder(schema, {
     formulaGuard: o.job.formulaGuard,
@@ -226,16 +284,18 @@ async function writePart(
   });
   let rows = 0;
   async function* chunks(): AsyncGenerator<Buffer> {
+    // The part's opening bytes (a CSV header): pre-encoded rows carry none.
+    const head = encoder.push([]);
+    if (head) yield head;
     while (rows < maxRows) {
       const batch = await next();
-      if (!batch.length) break;
-      const take = Math.min(batch.length, maxRows - rows);
-      const slice = take === batch.length ? batch : batch.slice(0, take);
+      if (!batch) break;
+      const take = Math.min(batch.count, maxRows - rows);
+      const b = batch.encode(encoder, take);
       consume(take);
       rows += take;
       o.onRows?.(take);
-      const b = encoder.push(slice);
-      if (b) yield b;
+      if (b?.length) yield b;
     }
     const b = encoder.finish();
     if (b) yield b;

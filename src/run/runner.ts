@@ -95,6 +95,7 @@ export async function executePlan(ctx: Ctx, job: ExportJob, plan: PlannedRun[], 
         const r = await exportWindow({
           job, source, dest, window, runId, upTo, late, now, signal: ctx.signal,
           onRows: (n) => progress.tick(n),
+          onVerbose: (m) => ctx.log.verbose(m),
           onPart: (part) => { void events?.emit({ event: 'part_written', export: job.name, run_id: runId, key: part.key, rows: part.rows, bytes: part.bytes, sha256: part.sha256 }); },
         });
         progress.stop();

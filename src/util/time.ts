@@ -37,6 +37,34 @@ export function isoMs(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+const pad2 = (i: number) => String(i).padStart(2, '0');
+/** "MM:SS." for every second of an hour, and "mmmZ" for every millisecond. */
+const MIN_SEC = Array.from({ length: 3600 }, (_, i) => `${pad2(Math.floor(i / 60))}:${pad2(i % 60)}.`);
+const MS_Z = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
+const HOUR_MS = 3_600_000;
+
+/**
+ * `isoMs` for a stream of nearby instants: the text up to the hour is reused
+ * while the hour stays the same (log rows come in near time order), and the
+ * rest comes from tables, which saves a Date and its formatting per row.
+ * One per reader, not shared.
+ */
+export function createIsoFormatter(): (ms: number) => string {
+  let hour = NaN;
+  let head = '';
+  return (ms) => {
+    const h = Math.floor(ms / HOUR_MS);
+    if (h !== hour) {
+      if (!Number.isInteger(ms) || ms < 0 || ms >= 253402300800000) return new Date(ms).toISOString();
+      hour = h;
+      head = new Date(h * HOUR_MS).toISOString().slice(0, 14);
+    }
+    const inHour = ms - h * HOUR_MS;
+    const sec = Math.floor(inHour / 1000);
+    return head + MIN_SEC[sec]! + MS_Z[inHour - sec * 1000]!;
+  };
+}
+
 /** Compact UTC stamp used in object names: `20261001T000000Z`. */
 export function compactStamp(ms: number): string {
   const iso = new Date(ms).toISOString();

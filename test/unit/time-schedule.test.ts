@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { parseStoreTimestamp, parseTimeArg, compactStamp } from '../../src/util/time.js';
+import { createIsoFormatter, parseStoreTimestamp, parseTimeArg, compactStamp } from '../../src/util/time.js';
 import { SQLITE_TS_MS } from '../../src/source/sqlite/sqlite-dialect.js';
 import { dueWindows, nextSlot, slotAtOrBefore } from '../../src/run/schedule.js';
 import { cronSpec } from '../../src/cli/commands/cron.js';
@@ -28,6 +28,17 @@ describe('store timestamps', () => {
     const got = db.prepare(`SELECT ${SQLITE_TS_MS} AS ms FROM (SELECT ? AS "timestamp")`).get(text) as { ms: number };
     expect(iso(got.ms)).toBe(want);
     db.close();
+  });
+  it('formats instants exactly as toISOString, in any order', () => {
+    const f = createIsoFormatter();
+    let x = 7;
+    const rand = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+    let t = Date.parse('2026-10-01T23:59:58.990Z');
+    for (let i = 0; i < 20_000; i++) {
+      t += i % 1000 === 0 ? -Math.floor(rand() * 86_400_000) : Math.floor(rand() * 900) - 100;
+      expect(f(t)).toBe(new Date(t).toISOString());
+    }
+    for (const v of [0, 253402300799999, Date.parse('2024-02-29T12:00:00Z'), -1, 253402300800000]) expect(f(v)).toBe(new Date(v).toISOString());
   });
   it('rejects text that is not a time', () => {
     expect(parseStoreTimestamp('yesterdayish')).toBeNaN();

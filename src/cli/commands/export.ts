@@ -121,7 +121,7 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
   const ledger = dest.kind === 'stream' ? null : await openLedger(stateDir(ctx)).catch((err) => { ctx.log.warn(`the ledger is not available, the run is not recorded: ${(err as Error).message}`); return null; });
   const id = ledger?.begin({ runId, export: job.name, window, kind: 'adhoc', destination: job.destType });
   try {
-    const r = await exportWindow({ job, source, dest, window, runId, upTo, baseFilter, now, onRows: (n) => progress.tick(n) });
+    const r = await exportWindow({ job, source, dest, window, runId, upTo, baseFilter, now, signal: ctx.signal, onRows: (n) => progress.tick(n), onVerbose: (m) => ctx.log.verbose(m) });
     progress.stop();
     if (id !== undefined) ledger!.succeed(id, { rows: r.rows, bytes: r.bytes, files: r.parts.length, position: r.position, pendingIds: r.pendingIds, manifest: r.manifest, manifestKey: r.manifestKey });
     const secs = (Date.now() - started) / 1000;

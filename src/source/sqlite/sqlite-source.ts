@@ -10,6 +10,15 @@ import { createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS }
 
 const DEFAULT_PAGE = 5000;
 
+interface RangeRead {
+  stmt: Database.Statement;
+  names: string[];
+  params: unknown[];
+  /** The exact time test, in JS. */
+  keep(rows: unknown[][]): unknown[][];
+  posIdx: number;
+}
+
 const SORT_SQL: Record<ListQuery['sort'], string> = {
   timestamp: SQLITE_TS_MS,
   latency: '"latency"',
@@ -24,6 +33,8 @@ const SORT_SQL: Record<ListQuery['sort'], string> = {
 export class SqliteSource implements LogSource {
   readonly dialect = 'sqlite' as const;
   readonly description: string;
+  /** The DB file (encoding threads open their own connection to it). */
+  readonly path: string;
   readonly schema: DetectedSchema;
   private readonly db: Database.Database;
   private readonly timestampIndex: string | null;
@@ -32,6 +43,7 @@ export class SqliteSource implements LogSource {
 
   private constructor(path: string, db: Database.Database, schema: DetectedSchema, timestampIndex: string | null) {
     this.description = path;
+    this.path = path;
     this.db = db;
     this.schema = schema;
     this.timestampIndex = timestampIndex;
@@ -124,25 +136,71 @@ export class SqliteSource implements LogSource {
     return [Math.max(lo, r.a - 1), Math.min(hi, r.b)];
   }
 
-  async *read(q: ReadQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+  /**
+   * The statement of a rowid-range read. The exact time test runs in JS on the
+   * `__ts_ms` the SELECT computes anyway (SQLite would evaluate the timestamp
+   * expression once more per bound); SQL keeps the coarse, index-friendly text
+   * range so rows far outside the window skip every expression.
+   */
+  private rangeRead(q: ReadQuery, limit: number | null): RangeRead {
     const { sql: select, names } = this.selectList(q.columns);
-    const hiPos = q.upTo ? q.upTo.value : (await this.position()).value;
-    const loPos = q.after ? q.after.value : 0;
-    let [cursor, hi] = this.rowidSpan(q.filter, loPos, hiPos);
-    if (cursor >= hi) return;
+    const { start, end } = q.filter;
     const params: unknown[] = [];
-    const conds = filterConditions(this.d, this.schema, q.filter, params);
-    const pageSize = q.pageSize ?? DEFAULT_PAGE;
+    const conds: string[] = [];
+    const coarse = this.d.coarseTime(params, start, end);
+    if (coarse) conds.push(coarse);
+    conds.push(...filterConditions(this.d, this.schema, { ...q.filter, start: undefined, end: undefined }, params));
     // NOT INDEXED keeps SQLite on the rowid b-tree: a range scan that every
     // page resumes, instead of re-sorting an index range per page.
-    const stmt = this.db.prepare(`SELECT ${select} FROM logs NOT INDEXED WHERE rowid > ? AND rowid <= ?${conds.length ? ` AND ${conds.join(' AND ')}` : ''} ORDER BY rowid LIMIT ${pageSize}`).raw(true);
-    const posIdx = names.indexOf('__pos');
+    const stmt = this.db.prepare(`SELECT ${select} FROM logs NOT INDEXED WHERE rowid > ? AND rowid <= ?${conds.length ? ` AND ${conds.join(' AND ')}` : ''} ORDER BY rowid${limit ? ` LIMIT ${limit}` : ''}`).raw(true);
+    const tsIdx = names.indexOf('__ts_ms');
+    const timed = start !== undefined || end !== undefined;
+    const lo = start ?? -Infinity;
+    const hi = end ?? Infinity;
+    const keep = (rows: unknown[][]): unknown[][] => {
+      if (!timed) return rows;
+      let all = true;
+      for (const r of rows) {
+        const t = r[tsIdx] as number | null;
+        if (t === null || t < lo || t >= hi) { all = false; break; }
+      }
+      if (all) return rows;
+      return rows.filter((r) => { const t = r[tsIdx] as number | null; return t !== null && t >= lo && t < hi; });
+    };
+    return { stmt, names, params, keep, posIdx: names.indexOf('__pos') };
+  }
+
+  /** The rowid span (lo, hi] a read has to cover: its snapshot, narrowed by the time filter through the index. */
+  async readSpan(q: ReadQuery): Promise<[number, number]> {
+    const hiPos = q.upTo ? q.upTo.value : (await this.position()).value;
+    const loPos = q.after ? q.after.value : 0;
+    return this.rowidSpan(q.filter, loPos, hiPos);
+  }
+
+  /**
+   * One rowid range (lo, hi] of a read, as a page: the unit a parallel export
+   * hands to a worker. The statement is prepared once per query shape.
+   */
+  readRange(q: ReadQuery, lo: number, hi: number): RowPage {
+    if (!this.ranges || this.ranges.q !== q) this.ranges = { q, r: this.rangeRead(q, null) };
+    const r = this.ranges.r;
+    return { columns: r.names, rows: r.keep(r.stmt.all(lo, hi, ...r.params) as unknown[][]) };
+  }
+
+  private ranges: { q: ReadQuery; r: RangeRead } | null = null;
+
+  async *read(q: ReadQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+    let [cursor, hi] = await this.readSpan(q);
+    if (cursor >= hi) return;
+    const pageSize = q.pageSize ?? DEFAULT_PAGE;
+    const { stmt, names, params, keep, posIdx } = this.rangeRead(q, pageSize);
     for (;;) {
       signal?.throwIfAborted();
       const rows = stmt.all(cursor, hi, ...params) as unknown[][];
       if (!rows.length) return;
       cursor = rows[rows.length - 1]![posIdx] as number;
-      yield { columns: names, rows };
+      const kept = keep(rows);
+      if (kept.length) yield { columns: names, rows: kept };
       if (rows.length < pageSize) return;
     }
   }
