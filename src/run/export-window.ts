@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Destination, PartInfo, WrittenPart } from '../destination/types.js';
 import { formatByName } from '../format/index.js';
-import type { Format, RecordEncoder } from '../format/types.js';
+import type { EncoderOptions, Format, RecordEncoder } from '../format/types.js';
 import { createRecordMapper } from '../record/mapper.js';
 import { createWarnings, type RecordWarnings } from '../record/json-cell.js';
 import type { ExportRecord, RecordSchema } from '../record/fields.js';
@@ -13,7 +13,7 @@ import type { Filter } from '../source/filter.js';
 import type { LogSource, RowPage, SourcePosition } from '../source/types.js';
 import { planTransforms, type TransformPlan } from '../transform/compose.js';
 import type { RunVars } from '../transform/types.js';
-import { canEncodeInParallel, encodeThreads, parallelEncode } from './parallel-encode.js';
+import { canEncodeInParallel, encodeThreads, parallelEncode, parquetOnThread, type EncodeSpec, type ThreadPart } from './parallel-encode.js';
 import { isoMs } from '../util/time.js';
 import { VERSION } from '../version.js';
 import type { ExportJob } from './job.js';
@@ -116,6 +116,19 @@ function encodedBatch(format: Format, bytes: Buffer, count: number): Batch {
   };
 }
 
+/** What an encoding thread needs to rebuild this window's reader, mapper, transforms and encoder. */
+function encodeSpec(o: ExportWindowOptions, filter: Filter, vars: RunVars, format: Format): Omit<EncodeSpec, 'dbPath'> {
+  return {
+    query: { filter, upTo: o.upTo },
+    fields: o.job.fields.map((f) => f.name),
+    transforms: [...o.job.transforms],
+    vars,
+    timezone: o.job.timezone,
+    format: format.name as EncodeSpec['format'],
+    formulaGuard: o.job.formulaGuard,
+  };
+}
+
 /** Pages of rows: read, mapped, transformed (or aggregated in SQL), possibly encoded on threads. */
 async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVars, filter: Filter, warnings: RecordWarnings, format: Format): AsyncGenerator<Batch> {
   const { source, late } = o;
@@ -127,15 +140,7 @@ async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVa
   if (!late && format.rowEnd) {
     const threads = encodeThreads();
     if (canEncodeInParallel(source, format.name, threads)) {
-      const chunks = await parallelEncode(source, {
-        query: { filter, upTo: o.upTo },
-        fields: o.job.fields.map((f) => f.name),
-        transforms: [...o.job.transforms],
-        vars,
-        timezone: o.job.timezone,
-        format: format.name as 'jsonl' | 'csv',
-        formulaGuard: o.job.formulaGuard,
-      }, threads, warnings, o.signal);
+      const chunks = await parallelEncode(source, encodeSpec(o, filter, vars, format), threads, warnings, o.signal);
       if (chunks) {
         o.onVerbose?.(`${o.job.name}: reading and encoding on ${threads} threads`);
         for await (const c of chunks) yield encodedBatch(format, c.bytes, c.rows);
@@ -195,9 +200,17 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   };
 
   const parts: WrittenPart[] = [];
+  const threads = encodeThreads();
+  const onThread = format.name === 'parquet' && !late && !aggregated && dest.kind !== 'stream' && canEncodeInParallel(o.source, format.name, threads)
+    ? await parquetOnThread(o.source, encodeSpec(o, filter, vars, format), warnings, (n) => o.onRows?.(n), o.signal)
+    : null;
+  if (onThread) o.onVerbose?.(`${job.name}: reading and encoding Parquet on its own thread`);
   try {
     for (;;) {
-      if (!(await fill())) break;
+      const part = onThread
+        ? await onThread.next(maxRows, encoderOptions(o, format))
+        : (await fill()) ? localPart(o, format, plan.schema, maxRows, fill, (n) => { pending = pending!.rest(n); }) : null;
+      if (!part) break;
       partNo++;
       const info: PartInfo = {
         key: partKey(kp, effectiveKind, partNo, format.extension, gzip),
@@ -207,7 +220,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
         contentEncoding: gzip ? 'gzip' : undefined,
         schema: plan.schema,
       };
-      parts.push(await writePart(o, dest, info, format, plan.schema, gzip, maxRows, fill, (n) => { pending = pending!.rest(n); }));
+      parts.push(await writePart(o, dest, info, gzip, part));
     }
     if (dest.kind === 'stream' && !parts.length) {
       // stdout still gets a well-formed empty document (`[]`, a CSV header).
@@ -221,6 +234,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
     throw err;
   } finally {
     await rows.return?.(undefined);
+    await onThread?.close();
   }
 
   const pendingIds = aggregated ? [] : await o.source.processingIds({ ...filter, completedOnly: false });
@@ -273,15 +287,12 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   };
 }
 
-async function writePart(
-  o: ExportWindowOptions, dest: Destination, info: PartInfo, format: Format, schema: RecordSchema, gzip: boolean, maxRows: number,
+/** A part's bytes encoded here, from the pending batches, up to maxRows. */
+function localPart(
+  o: ExportWindowOptions, format: Format, schema: RecordSchema, maxRows: number,
   next: () => Promise<Batch | null>, consume: (n: number) => void,
-): Promise<WrittenPart> {
-  const encoder = format.createEncoder(schema, {
-    formulaGuard: o.job.formulaGuard,
-    compression: format.name === 'parquet' ? o.job.compression : 'none',
-    metadata: { 'bifrost-logs.export': o.job.name, 'bifrost-logs.run_id': o.runId },
-  });
+): ThreadPart {
+  const encoder = format.createEncoder(schema, encoderOptions(o, format));
   let rows = 0;
   async function* chunks(): AsyncGenerator<Buffer> {
     // The part's opening bytes (a CSV header): pre-encoded rows carry none.
@@ -300,6 +311,19 @@ async function writePart(
     const b = encoder.finish();
     if (b) yield b;
   }
+  return { chunks: chunks(), rows: () => rows };
+}
+
+function encoderOptions(o: ExportWindowOptions, format: Format): EncoderOptions {
+  return {
+    formulaGuard: o.job.formulaGuard,
+    compression: format.name === 'parquet' ? o.job.compression : 'none',
+    metadata: { 'bifrost-logs.export': o.job.name, 'bifrost-logs.run_id': o.runId },
+  };
+}
+
+/** Streams one part to the destination (through gzip when asked), hashing what it writes. */
+async function writePart(o: ExportWindowOptions, dest: Destination, info: PartInfo, gzip: boolean, part: ThreadPart): Promise<WrittenPart> {
   const upload = await dest.openPart(info);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -312,7 +336,7 @@ async function writePart(
     },
   });
   try {
-    const src = Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
+    const src = Readable.from(part.chunks, { objectMode: false, highWaterMark: 1 << 20 });
     if (gzip) await pipeline(src, createGzip({ level: 6 }), sink, { signal: o.signal });
     else await pipeline(src, sink, { signal: o.signal });
     await upload.finish();
@@ -320,7 +344,7 @@ async function writePart(
     await upload.abort();
     throw err;
   }
-  const written: WrittenPart = { key: info.key, kind: info.kind, rows, bytes, sha256: hash.digest('hex') };
+  const written: WrittenPart = { key: info.key, kind: info.kind, rows: part.rows(), bytes, sha256: hash.digest('hex') };
   o.onPart?.(written);
   return written;
 }

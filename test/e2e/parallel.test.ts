@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { parquetReadObjects } from 'hyparquet';
 // @ts-expect-error plain JS module
 import { generateRows, writeSqlite } from '../../fixtures/generator.mjs';
 import { cli, ndjson } from '../support/cli.js';
@@ -37,8 +38,8 @@ async function exportWith(threads: number, args: string[]) {
     '--max-rows-per-file', '7777', '--verbose', '--anonymize', 'customer_id', '--hash-key-env', 'HK', ...args], { env: { BIFROST_LOGS_THREADS: String(threads), HK: 'k3y' } });
   expect(r.code, r.stderr).toBe(0);
   // Proof of which path ran: one thread never starts the encoding threads.
-  if (threads > 1) expect(r.stderr).toContain(`reading and encoding on ${threads} threads`);
-  else expect(r.stderr).not.toContain('encoding on');
+  if (threads > 1) expect(r.stderr).toMatch(args.includes('parquet') ? /reading and encoding Parquet on its own thread/ : new RegExp(`reading and encoding on ${threads} threads`));
+  else expect(r.stderr).not.toContain('encoding');
   return out;
 }
 
@@ -75,5 +76,26 @@ describe('encoding threads', () => {
     expect(ids.sort()).toEqual(want);
     // The quote-aware cut of CSV chunks is exercised by cells that hold line breaks.
     if (kind === 'csv') expect(lineBreaks).toBeGreaterThan(1000);
+  });
+
+  it('parquet: its own thread writes the same parts, rows and values', async () => {
+    const args = ['--format', 'parquet', '--include', 'request_logs,error_logs'];
+    const one = await exportWith(1, args);
+    const two = await exportWith(2, args);
+    const files = dataFiles(one);
+    expect(files.length).toBe(Math.ceil(want.length / 7777));
+    expect(dataFiles(two)).toEqual(files);
+    const text = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+    const ids: string[] = [];
+    for (const f of files) {
+      const read = async (d: string) => { const b = readFileSync(join(d, f)); return parquetReadObjects({ file: b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer }); };
+      const a = await read(one);
+      const b = await read(two);
+      expect(text(b), f).toBe(text(a));
+      for (const r of b) ids.push(r.request_id as string);
+    }
+    expect(ids.sort()).toEqual(want);
+    expect(manifest(two).files.map((f: { rows: number }) => f.rows)).toEqual(manifest(one).files.map((f: { rows: number }) => f.rows));
+    expect(manifest(two).warnings).toEqual(manifest(one).warnings);
   });
 });
