@@ -7,7 +7,7 @@ import { jsonlFormat } from '../format/jsonl.js';
 import { parquetFormat } from '../format/parquet.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
 import { planTransforms } from '../transform/compose.js';
-import type { ChunkReply, ChunkRequest, EncodeSpec, PartReply, PartRequest } from './parallel-encode.js';
+import { CHUNK_ROWIDS, type ChunkReply, type ChunkRequest, type EncodeSpec, type PartReply, type PartRequest } from './parallel-encode.js';
 
 /**
  * An encoding thread of an export: its own read-only connection and the same
@@ -34,14 +34,17 @@ const news = () => {
 };
 
 if (spec.format === 'parquet') {
-  const pages = source.read(query)[Symbol.asyncIterator]();
+  // The same short rowid-range statements as the JSONL/CSV threads, in order.
+  const [lo, hi] = spec.span!;
+  let at = lo;
   let left: ExportRecord[] = [];
   let acked: (() => void) | null = null;
   const nextRecords = async (): Promise<ExportRecord[] | null> => {
     while (!left.length) {
-      const p = await pages.next();
-      if (p.done) return null;
-      left = plan.apply(mapper.map(p.value));
+      if (at >= hi) return null;
+      const to = Math.min(hi, at + CHUNK_ROWIDS);
+      left = plan.apply(mapper.map(source.readRange(query, at, to)));
+      at = to;
     }
     return left;
   };

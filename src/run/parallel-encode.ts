@@ -18,6 +18,8 @@ export interface EncodeSpec {
   timezone: string;
   format: 'jsonl' | 'csv' | 'parquet';
   formulaGuard: boolean;
+  /** Parquet: the rowid span (lo, hi] the thread reads. */
+  span?: [number, number];
 }
 
 interface News { malformed: number; samples: string[] }
@@ -92,7 +94,7 @@ export async function parquetOnThread(
 ): Promise<{ next(maxRows: number, opts: EncoderOptions): Promise<ThreadPart | null>; close(): Promise<void> } | null> {
   const [lo, hi] = await source.readSpan({ filter: spec.query.filter, columns: [], upTo: spec.query.upTo });
   if (hi - lo < PARALLEL_MIN_ROWIDS) return null;
-  const w = startWorker({ ...spec, dbPath: source.path }, PARQUET_HEAP);
+  const w = startWorker({ ...spec, dbPath: source.path, span: [lo, hi] }, PARQUET_HEAP);
   const inbox: PartReply[] = [];
   let failure: Error | null = null;
   let wake: (() => void) | null = null;
