@@ -40,15 +40,15 @@ export interface ThreadPart { chunks: AsyncGenerator<Buffer>; rows(): number }
 export interface EncodedChunk { rows: number; bytes: Buffer }
 
 /** Rowids per request: small enough that a chunk's objects die young in the thread's heap. */
-export const CHUNK_ROWIDS = 2048;
+export const CHUNK_ROWIDS = 1024;
 /** Below this many rowids a window is read on the main thread: starting threads would cost more. */
 export const PARALLEL_MIN_ROWIDS = 65_536;
 /**
- * A thread's heap: a young generation of 12 MB (V8's default grows to 48 MB)
+ * A thread's heap: a young generation of 8 MB (V8's default grows to 48 MB)
  * keeps the export's peak RSS near a single thread's at almost no cost in GC
  * time (measured in bench/); the old generation only ever holds a few chunks.
  */
-const WORKER_HEAP = { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 512 };
+const WORKER_HEAP = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 512 };
 /** The Parquet thread holds a row group and its encoding; a smaller old generation makes V8 collect sooner. */
 const PARQUET_HEAP = { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 192 };
 /** Requests in flight per thread: enough to keep it busy, few enough to bound memory. */
