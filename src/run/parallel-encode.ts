@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { configError } from '../errors.js';
 import type { TransformConfig } from '../config/schema.js';
 import type { EncoderOptions } from '../format/types.js';
 import type { RecordWarnings } from '../record/json-cell.js';
@@ -63,6 +64,7 @@ export function encodeThreads(env: NodeJS.ProcessEnv = process.env): number {
   if (v !== undefined && v !== '') {
     const n = Number(v);
     if (Number.isInteger(n) && n >= 1 && n <= 64) return n;
+    throw configError('read BIFROST_LOGS_THREADS', `expected a whole number from 1 to 64, got "${v}"`, 'unset it for one thread per core, or set 1 to keep exports on one thread');
   }
   return Math.min(4, availableParallelism());
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,5 +131,12 @@ describe('output problems', () => {
     expect(r.code).not.toBe(0);
     expect([69, 75]).toContain(r.code);
     expectOneLine(r.stderr, /could not write/);
+  });
+  it('a bad BIFROST_LOGS_THREADS is a config error (78) and nothing is written', async () => {
+    const out = join(dir, 'thr-out');
+    const r = await cli(['export', '--db', db, '--dest', 'file', '--out', out, '--format', 'jsonl', '--state-dir', join(dir, 'st')], { env: { BIFROST_LOGS_THREADS: 'lots' } });
+    expect(r.code).toBe(78);
+    expectOneLine(r.stderr, /BIFROST_LOGS_THREADS: expected a whole number from 1 to 64, got "lots"/);
+    expect(existsSync(out) ? readdirSync(out).filter((f) => !f.startsWith('.')) : []).toEqual([]);
   });
 });
