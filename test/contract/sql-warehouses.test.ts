@@ -5,8 +5,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startPostgres } from '../support/services.js';
 import { CliError } from '../../src/errors.js';
+import type { Destination, DestinationEnv } from '../../src/destination/types.js';
 import type { RecordSchema } from '../../src/record/fields.js';
-import type { Destination, DestinationEnv, WrittenPart } from '../../src/destination/types.js';
+import { HOUR, SCHEMA, TRICKY_NUL as TRICKY, W1, W2, deliver, encode, records as baseRecords, silentLog } from './warehouse-data.js';
+
+/** The SQL warehouses also get NULs in strings and JSON. */
+const records = (tag: string, n: number, w: { start: number; end: number }) => baseRecords(tag, n, w, { nul: true });
 import { createNulScrubber, createPostgresDestination, pgInsertSql } from '../../src/destination/postgres/index.js';
 import {
   createRedshiftDestination, insertFromStageSql, insertValuesSql, redshiftCopySql, redshiftHost, rowsPerInsert, stagedLoadStatements,
@@ -19,79 +23,6 @@ import { createTableSql, addColumnsSql, deleteWindowSql, redshiftDialect, POSTGR
  * same embedded PostgreSQL: its SQL must be what both servers accept.
  */
 
-const HOUR = 3_600_000;
-const W1 = { start: Date.UTC(2026, 9, 1, 0), end: Date.UTC(2026, 9, 1, 1) };
-const W2 = { start: W1.end, end: W1.end + HOUR };
-
-const SCHEMA: RecordSchema = [
-  { name: 'timestamp', type: 'timestamp', nullable: false },
-  { name: 'request_id', type: 'string', nullable: true },
-  { name: 'provider', type: 'string', nullable: true },
-  { name: 'status_code', type: 'int32', nullable: true },
-  { name: 'input_tokens', type: 'int32', nullable: true },
-  { name: 'bytes_total', type: 'int64', nullable: true },
-  { name: 'cost_usd', type: 'double', nullable: true },
-  { name: 'stream', type: 'bool', nullable: true },
-  { name: 'params', type: 'json', nullable: true },
-  { name: 'content_summary', type: 'string', nullable: true },
-];
-
-const TRICKY = 'he said "hi", \\ back\\slash\ttab\nnew line; ctrl \u0001\u0002 unicode 日本 ✓ \' quote, a literal \\u0000 (not a NUL)';
-
-type Rec = Record<string, unknown>;
-
-function records(tag: string, n: number, w: { start: number; end: number }): Rec[] {
-  const step = Math.floor((w.end - w.start) / (n + 1));
-  return Array.from({ length: n }, (_, i) => ({
-    timestamp: new Date(w.start + (i + 1) * step + (i % 7)).toISOString(),
-    request_id: `${tag}-${String(i).padStart(4, '0')}`,
-    provider: ['openai', 'anthropic', 'bedrock'][i % 3],
-    status_code: i % 9 === 0 ? null : i % 4 === 0 ? 500 : 200,
-    input_tokens: 100 + i * 7,
-    bytes_total: 2 ** 40 + i,
-    cost_usd: i % 5 === 0 ? null : Math.round((0.0013 * i + 0.00001) * 1e8) / 1e8,
-    stream: i % 3 === 0 ? null : i % 2 === 0,
-    params: i % 6 === 0 ? null : { temperature: 0.5, nested: { q: TRICKY, arr: [1, 'two', { three: 3 }], z: i === 2 ? 'x\u0000y' : 'z' }, i },
-    content_summary: i === 1 ? TRICKY : i === 2 ? 'nul\u0000here' : i % 8 === 0 ? null : `summary ${i}`,
-  }));
-}
-
-const ndjsonBytes = (rs: Rec[]) => Buffer.from(rs.map((r) => JSON.stringify(r) + '\n').join(''));
-
-interface Delivery {
-  window: { start: number; end: number };
-  parts: (Rec[] | Buffer)[];
-  late?: boolean;
-  aggregated?: boolean;
-  schema?: RecordSchema;
-}
-
-let keySeq = 0;
-/** Drives a destination as run/export-window does: parts (streamed in small chunks), then the commit. */
-async function deliver(dest: Destination, d: Delivery): Promise<void> {
-  const schema = d.schema ?? SCHEMA;
-  const kind = d.late ? 'late' : 'part';
-  const written: WrittenPart[] = [];
-  for (const p of d.parts) {
-    const key = `exp/test_${d.window.start}_${kind}-${++keySeq}.jsonl`;
-    const buf = Buffer.isBuffer(p) ? p : ndjsonBytes(p);
-    const up = await dest.openPart({ key, kind, format: 'jsonl', contentType: 'application/x-ndjson', schema });
-    try {
-      for (let i = 0; i < buf.length; i += 777) await up.write(buf.subarray(i, i + 777));
-      await up.finish();
-    } catch (err) {
-      await up.abort();
-      throw err;
-    }
-    written.push({ key, kind, rows: Buffer.isBuffer(p) ? 0 : p.length, bytes: buf.length, sha256: '' });
-  }
-  await dest.commit({
-    exportName: 'test', window: d.window, manifestKey: 'exp/test.manifest.json', manifestBytes: Buffer.from('{}'),
-    parts: written, late: !!d.late, schema, aggregated: !!d.aggregated,
-  });
-}
-
-const silentLog = { info() {}, warn() {}, verbose() {}, isVerbose: false, isQuiet: true };
 
 interface Kind {
   name: 'postgres' | 'redshift';
@@ -262,7 +193,7 @@ describe.each(KINDS)('$name destination (embedded PostgreSQL)', (kind) => {
 
   it('a malformed NDJSON line fails the load and changes nothing', async () => {
     const before = await snapshot();
-    const broken = Buffer.concat([ndjsonBytes(r1.slice(20)), Buffer.from('{"timestamp": "2026-10-01T00:30:00.000Z", "request_id": \n')]);
+    const broken = Buffer.concat([encode('jsonl', SCHEMA, r1.slice(20)), Buffer.from('{"timestamp": "2026-10-01T00:30:00.000Z", "request_id": \n')]);
     await expect(deliver(dest, { window: W1, parts: [r1.slice(0, 20), broken] })).rejects.toBeInstanceOf(CliError);
     expect(await snapshot()).toEqual(before);
     await deliver(dest, { window: W1, parts: [r1] });
@@ -388,7 +319,7 @@ describe('postgres: killed session between staging and commit', () => {
       await deliver(dest, { window: W1, parts: [records('a', 10, W1)] });
       const schema = SCHEMA;
       const up = await dest.openPart({ key: 'k1', kind: 'part', format: 'jsonl', contentType: 'application/x-ndjson', schema });
-      await up.write(ndjsonBytes(records('b', 12, W1)));
+      await up.write(encode('jsonl', SCHEMA, records('b', 12, W1)));
       await up.finish();
       await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'bifrost-logs'`);
       await new Promise((r) => setTimeout(r, 100));

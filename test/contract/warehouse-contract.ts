@@ -1,21 +1,15 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 // The fakes first: they switch the SDKs' cloud-metadata probes off before the SDKs load.
-import { startFakeSnowflake, type FakeSnowflake } from '../fakes/snowflake-server.js';
-import { startFakeBigQuery, type FakeBigQuery } from '../fakes/bigquery-server.js';
-import { parquetReadObjects } from 'hyparquet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '../fakes/snowflake-server.js';
+import '../fakes/bigquery-server.js';
+import type { FakeSnowflake } from '../fakes/snowflake-server.js';
+import type { FakeBigQuery } from '../fakes/bigquery-server.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CliError } from '../../src/errors.js';
-import { formatByName } from '../../src/format/index.js';
 import type { RecordSchema } from '../../src/record/fields.js';
-import type { Destination, DestinationEnv, WrittenPart } from '../../src/destination/types.js';
-import { createSnowflakeDestination, copySql, insertFromStageSql, loadPath, putSql, sfTableStage } from '../../src/destination/snowflake/index.js';
-import { commitSql, createBigQueryDestination, normalizeBqType, stageType } from '../../src/destination/bigquery/index.js';
+import type { Destination } from '../../src/destination/types.js';
+import { createSnowflakeDestination } from '../../src/destination/snowflake/index.js';
+import { createBigQueryDestination, normalizeBqType } from '../../src/destination/bigquery/index.js';
 import { createFakeServiceAccount } from '../fakes/gcs-server.js';
-import { tableLayout } from '../../src/destination/sql-table.js';
 import type { SnowflakeConfig } from '../../src/destination/snowflake/schema.js';
 import type { BigQueryConfig } from '../../src/destination/bigquery/schema.js';
 
@@ -30,94 +24,8 @@ import type { BigQueryConfig } from '../../src/destination/bigquery/schema.js';
  * injected failures) only exist for the fakes.
  */
 
-export const HOUR = 3_600_000;
-export const W1 = { start: Date.UTC(2026, 9, 1, 0), end: Date.UTC(2026, 9, 1, 1) };
-export const W2 = { start: W1.end, end: W1.end + HOUR };
-export const W3 = { start: W2.end, end: W2.end + HOUR };
-
-export const SCHEMA: RecordSchema = [
-  { name: 'timestamp', type: 'timestamp', nullable: false },
-  { name: 'request_id', type: 'string', nullable: true },
-  { name: 'provider', type: 'string', nullable: true },
-  { name: 'status_code', type: 'int32', nullable: true },
-  { name: 'input_tokens', type: 'int32', nullable: true },
-  { name: 'bytes_total', type: 'int64', nullable: true },
-  { name: 'cost_usd', type: 'double', nullable: true },
-  { name: 'stream', type: 'bool', nullable: true },
-  { name: 'params', type: 'json', nullable: true },
-  { name: 'content_summary', type: 'string', nullable: true },
-];
-
-export const TRICKY = 'he said "hi", \\ back\\slash\ttab\nnew line; ctrl \u0001\u0002 unicode 日本 ✓ \' quote';
-
-export type Rec = Record<string, unknown>;
-
-export function records(tag: string, n: number, w: { start: number; end: number }): Rec[] {
-  const step = Math.floor((w.end - w.start) / (n + 1));
-  return Array.from({ length: n }, (_, i) => ({
-    timestamp: new Date(w.start + (i + 1) * step + (i % 7)).toISOString(),
-    request_id: `${tag}-${String(i).padStart(4, '0')}`,
-    provider: ['openai', 'anthropic', 'bedrock'][i % 3],
-    status_code: i % 9 === 0 ? null : i % 4 === 0 ? 500 : 200,
-    input_tokens: 100 + i * 7,
-    bytes_total: 2 ** 40 + i,
-    cost_usd: i % 5 === 0 ? null : Math.round((0.0013 * i + 0.00001) * 1e8) / 1e8,
-    stream: i % 3 === 0 ? null : i % 2 === 0,
-    params: i % 6 === 0 ? null : { temperature: 0.5, nested: { q: TRICKY, arr: [1, 'two', { three: 3 }] }, i },
-    content_summary: i === 1 ? TRICKY : i % 8 === 0 ? null : `summary ${i}`,
-  }));
-}
-
-/** A part's bytes, as run/export-window encodes them for this destination. */
-export function encode(format: 'jsonl' | 'parquet', schema: RecordSchema, rs: Rec[]): Buffer {
-  const enc = formatByName(format).createEncoder(schema, { compression: 'none', metadata: { 'bifrost-logs.export': 'test' } });
-  return Buffer.concat([enc.push(rs) ?? Buffer.alloc(0), enc.finish() ?? Buffer.alloc(0)]);
-}
-
-/** Rows of a staged/uploaded part, decoded independently of the product code. */
-export async function decodePart(buf: Buffer): Promise<Rec[]> {
-  if (buf.subarray(0, 4).toString() === 'PAR1') {
-    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-    return (await parquetReadObjects({ file: ab, compressors: { GZIP: (b: Uint8Array) => new Uint8Array(gunzipSync(b)) } })) as Rec[];
-  }
-  return buf.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec);
-}
-
-export interface Delivery {
-  window: { start: number; end: number };
-  parts: Rec[][];
-  late?: boolean;
-  aggregated?: boolean;
-  schema?: RecordSchema;
-}
-
-let keySeq = 0;
-/** Drives a destination as run/export-window does: parts (streamed in small chunks), then the commit. */
-export async function deliver(dest: Destination, d: Delivery): Promise<void> {
-  const schema = d.schema ?? SCHEMA;
-  const kind = d.late ? 'late' : 'part';
-  const format = dest.loadFormat ?? 'jsonl';
-  const written: WrittenPart[] = [];
-  for (const p of d.parts) {
-    const key = `exp/test_${d.window.start}_${kind}-${++keySeq}.${format}`;
-    const buf = encode(format, schema, p);
-    const up = await dest.openPart({ key, kind, format, contentType: 'application/octet-stream', schema });
-    try {
-      for (let i = 0; i < buf.length; i += 777) await up.write(buf.subarray(i, i + 777));
-      await up.finish();
-    } catch (err) {
-      await up.abort();
-      throw err;
-    }
-    written.push({ key, kind, rows: p.length, bytes: buf.length, sha256: '' });
-  }
-  await dest.commit({
-    exportName: 'test', window: d.window, manifestKey: 'exp/test.manifest.json', manifestBytes: Buffer.from('{}'),
-    parts: written, late: !!d.late, schema, aggregated: !!d.aggregated,
-  });
-}
-
-export const silentLog = { info() {}, warn() {}, verbose() {}, isVerbose: false, isQuiet: true };
+export * from './warehouse-data.js';
+import { SCHEMA, W1, W2, W3, records, decodePart, deliver, silentLog, type Rec } from './warehouse-data.js';
 
 /** A row as the contract compares them: lower-case names, timestamps as ISO text, JSON parsed. */
 export type Row = Record<string, unknown>;
