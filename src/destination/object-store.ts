@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { once } from 'node:events';
 import type { CommitInfo, Destination, PartInfo, PartUpload } from './types.js';
@@ -89,4 +90,20 @@ export async function peek(body: Readable, limit: number): Promise<{ whole: Buff
     }
   }
   return { stream: Readable.from(rest(), { objectMode: false }) };
+}
+
+/** The error an aborted upload or load rejects with (streams recognise the AbortError name). */
+export function abortError(message = 'the upload was aborted'): Error {
+  return Object.assign(new Error(message), { name: 'AbortError' });
+}
+
+/**
+ * The key a destination's check() writes and deletes: under the static part
+ * of the prefix template (before its first placeholder), so it needs no more
+ * permission than the exports do.
+ */
+export function checkProbeKey(prefix: string | undefined): string {
+  const p = prefix ?? '';
+  const i = p.indexOf('{');
+  return `${i < 0 ? p : p.slice(0, i)}.bifrost-logs-check-${randomBytes(6).toString('hex')}`;
 }

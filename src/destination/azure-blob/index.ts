@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, newPipeline,
@@ -7,7 +6,7 @@ import {
 import type { TokenCredential } from '@azure/identity';
 import { CliError, ExitCode, configError, destinationError } from '../../errors.js';
 import { withRetry } from '../../run/retry.js';
-import { objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
+import { abortError, checkProbeKey, objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
 import type { DestinationEnv, DestinationFactory } from '../types.js';
 import type { AzureBlobConfig } from './schema.js';
 
@@ -20,16 +19,6 @@ const DEFAULT_TIMEOUT_SECS = 60;
 
 type AzError = Error & { statusCode?: number; code?: string; details?: { errorCode?: string }; errors?: unknown[] };
 
-function abortError(): Error {
-  return Object.assign(new Error('the upload was aborted'), { name: 'AbortError' });
-}
-
-/** The part of a prefix template before its first placeholder: where the check's probe goes. */
-function staticPrefix(prefix: string | undefined): string {
-  const p = prefix ?? '';
-  const i = p.indexOf('{');
-  return i < 0 ? p : p.slice(0, i);
-}
 
 
 /**
@@ -222,7 +211,7 @@ export async function createAzureBlobStore(cfg: AzureBlobConfig, env: Pick<Desti
       } catch (err) {
         throw fail(`reach ${root}`, err);
       }
-      const probe = `${staticPrefix(cfg.prefix)}.bifrost-logs-check-${randomBytes(6).toString('hex')}`;
+      const probe = checkProbeKey(cfg.prefix);
       const blockId = Buffer.from('bifrost-logs-check-0000').toString('base64');
       try {
         await withRetry(() => single.getBlockBlobClient(probe).stageBlock(blockId, Buffer.from('\n'), 1), { attempts: 3 });

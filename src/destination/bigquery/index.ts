@@ -1,10 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { finished } from 'node:stream/promises';
 import { BigQuery, type BigQueryOptions, type Job, type Table, type TableField, type TableMetadata } from '@google-cloud/bigquery';
 import { CliError, ExitCode, configError, destinationError, scrubMessage, type ExitCodeValue } from '../../errors.js';
 import type { FieldType, RecordSchema } from '../../record/fields.js';
@@ -13,6 +9,8 @@ import { isoMs } from '../../util/time.js';
 import { tableLayout, WINDOW_END, WINDOW_START, type TableColumn, type TableLayout } from '../sql-table.js';
 import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
 import { readServiceAccountKey as readGoogleKey, type ServiceAccountKey } from '../google-key.js';
+import { openSpool } from '../spool.js';
+import { abortError } from '../object-store.js';
 import type { BigQueryConfig } from './schema.js';
 
 /**
@@ -248,9 +246,6 @@ export function jobError(action: string, errorResult: JobError, errors: readonly
   return new CliError(action, `${why} (${reason})`, { exitCode, hint });
 }
 
-function abortError(): Error {
-  return Object.assign(new Error('the load was aborted'), { name: 'AbortError' });
-}
 
 interface StagedPart { readonly jobId: string; readonly outputRows?: number }
 
@@ -324,7 +319,7 @@ class BigQueryDestination implements Destination {
         if (er) throw new JobFailure(er.reason ?? 'error', jobError(`${action} (${this.where})`, er, meta.status.errors ?? []));
         return meta;
       }
-      if (this.env.signal?.aborted) throw abortError();
+      if (this.env.signal?.aborted) throw abortError('the load was aborted');
       if (Date.now() > deadline) throw new CliError(`${action} (${this.where})`, `job ${job.id} is still running after ${JOB_TIMEOUT_MS / 3_600_000} h`, { exitCode: ExitCode.tempFail });
       await sleep(delay, undefined, { signal: this.env.signal });
       delay = Math.min(POLL_MAX_MS, delay * 2);
@@ -466,36 +461,20 @@ class BigQueryDestination implements Destination {
       throw new CliError('load into bigquery', `parts must be uncompressed ${this.loadFormat} (got ${part.format}${part.contentEncoding ? `, ${part.contentEncoding}` : ''})`, { exitCode: ExitCode.software });
     }
     this.staged.delete(part.key);
-    await mkdir(this.env.tmpDir, { recursive: true });
-    const path = join(this.env.tmpDir, `bigquery-${this.runId}-${++this.jobSeq}.${this.loadFormat === 'parquet' ? 'parquet' : 'jsonl'}`);
-    const out: WriteStream = createWriteStream(path, { flags: 'wx' });
-    let failure: unknown = null;
-    out.on('error', (err) => { failure ??= err; });
-    const ioFail = (err: unknown) => new CliError('spool a part for bigquery', `${path}: ${(err as Error).message}`, { exitCode: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ExitCode.tempFail : ExitCode.unavailable, cause: err });
-    let bytes = 0;
+    const spool = await openSpool(this.env.tmpDir, `bigquery-${this.runId}-${++this.jobSeq}.${this.loadFormat === 'parquet' ? 'parquet' : 'jsonl'}`, 'bigquery');
     return {
-      write: async (chunk) => {
-        if (failure) throw ioFail(failure);
-        bytes += chunk.length;
-        if (!out.write(chunk)) {
-          await Promise.race([once(out, 'drain'), finished(out).catch(() => {})]);
-          if (failure) throw ioFail(failure);
-        }
-      },
+      write: (chunk) => spool.write(chunk),
       finish: async () => {
-        out.end();
-        try { await finished(out); } catch (err) { throw ioFail(failure ?? err); }
+        await spool.close();
         try {
-          if (bytes > 0) this.staged.set(part.key, await this.loadPart(part, path));
+          if (spool.bytes > 0) this.staged.set(part.key, await this.loadPart(part, spool.path));
           else this.staged.set(part.key, { jobId: '', outputRows: 0 });
         } finally {
-          await rm(path, { force: true }).catch(() => {});
+          await rm(spool.path, { force: true }).catch(() => {});
         }
       },
       abort: async () => {
-        out.destroy();
-        await finished(out).catch(() => {});
-        await rm(path, { force: true }).catch(() => {});
+        await spool.discard();
         // The window's attempt is failing: the parts it already loaded must not meet the next attempt's.
         this.staged.clear();
         await this.dropStage();

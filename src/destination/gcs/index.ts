@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { Readable, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IdempotencyStrategy, Storage, type File, type StorageOptions } from '@google-cloud/storage';
-import { CliError, ExitCode, configError, destinationError } from '../../errors.js';
+import { CliError, ExitCode, destinationError } from '../../errors.js';
 import { withRetry } from '../../run/retry.js';
-import { objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
+import { abortError, checkProbeKey, objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
 import type { DestinationEnv, DestinationFactory } from '../types.js';
 import { readServiceAccountKey, type ServiceAccountKey } from '../google-key.js';
 import type { GcsConfig } from './schema.js';
@@ -17,16 +16,6 @@ const DEFAULT_TIMEOUT_SECS = 60;
 
 type GcsError = Error & { code?: number | string; errors?: Array<{ message?: string }>; response?: { status?: number }; status?: number; statusCode?: number };
 
-function abortError(): Error {
-  return Object.assign(new Error('the upload was aborted'), { name: 'AbortError' });
-}
-
-/** The part of a prefix template before its first placeholder: where the check's probe goes. */
-function staticPrefix(prefix: string | undefined): string {
-  const p = prefix ?? '';
-  const i = p.indexOf('{');
-  return i < 0 ? p : p.slice(0, i);
-}
 
 /** The HTTP status of a storage error (ApiError puts it in `code`, gaxios in `response.status`). */
 function statusOf(err: unknown): number | undefined {
@@ -206,7 +195,7 @@ export async function createGcsStore(cfg: GcsConfig, env: Pick<DestinationEnv, '
      * which object-only roles (objectCreator/objectAdmin) lack.
      */
     async check() {
-      const probe = `${staticPrefix(cfg.prefix)}.bifrost-logs-check-${randomBytes(6).toString('hex')}`;
+      const probe = checkProbeKey(cfg.prefix);
       const file = single.bucket(bucketName).file(probe);
       let uri: string | undefined;
       try {

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { once } from 'node:events';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { finished } from 'node:stream/promises';
 import pg from 'pg';
 import { CliError, ExitCode, configError } from '../../errors.js';
 import {
@@ -13,6 +10,7 @@ import {
   type Query, type SqlDialect, type SqlStatement, type TableColumn, type TableLayout, type TableRef,
 } from '../sql-table.js';
 import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
+import { openSpool } from '../spool.js';
 import { streamUpload, type ObjectStore } from '../object-store.js';
 import type { RedshiftConfig } from './schema.js';
 
@@ -265,31 +263,14 @@ class RedshiftDestination implements Destination {
         abort: () => up.abort(),
       };
     }
-    // Spooled rows are log content: readable by this user only.
-    await mkdir(this.env.tmpDir, { recursive: true, mode: 0o700 });
-    const path = join(this.env.tmpDir, `redshift-${this.session}-${++this.partNo}.jsonl`);
-    const out: WriteStream = createWriteStream(path, { flags: 'wx', mode: 0o600 });
-    let failure: unknown = null;
-    out.on('error', (err) => { failure ??= err; });
-    const ioFail = (err: unknown) => new CliError('spool a part for redshift', `${path}: ${(err as Error).message}`, { exitCode: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ExitCode.tempFail : ExitCode.unavailable, cause: err });
+    const spool = await openSpool(this.env.tmpDir, `redshift-${this.session}-${++this.partNo}.jsonl`, 'redshift');
     return {
-      write: async (chunk) => {
-        if (failure) throw ioFail(failure);
-        if (!out.write(chunk)) {
-          await Promise.race([once(out, 'drain').catch(() => {}), finished(out).catch(() => {})]);
-          if (failure) throw ioFail(failure);
-        }
-      },
+      write: (chunk) => spool.write(chunk),
       finish: async () => {
-        out.end();
-        try { await finished(out); } catch (err) { throw ioFail(failure ?? err); }
-        this.staged.set(part.key, { path });
+        await spool.close();
+        this.staged.set(part.key, { path: spool.path });
       },
-      abort: async () => {
-        out.destroy();
-        await finished(out).catch(() => {});
-        await rm(path, { force: true }).catch(() => {});
-      },
+      abort: () => spool.discard(),
     };
   }
 

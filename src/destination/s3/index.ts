@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand,
@@ -7,7 +6,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { CliError, ExitCode, destinationError } from '../../errors.js';
 import { withRetry } from '../../run/retry.js';
-import { objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
+import { abortError, checkProbeKey, objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
 import type { DestinationEnv, DestinationFactory } from '../types.js';
 import type { S3Config } from './schema.js';
 
@@ -20,16 +19,6 @@ type SdkError = Error & { code?: string; errors?: unknown[]; $metadata?: { httpS
 
 const statusOf = (err: unknown) => (err as SdkError)?.$metadata?.httpStatusCode;
 
-/** The part of a prefix template before its first placeholder: where the check's probe goes. */
-export function staticPrefix(prefix: string | undefined): string {
-  const p = prefix ?? '';
-  const i = p.indexOf('{');
-  return i < 0 ? p : p.slice(0, i);
-}
-
-function abortError(): Error {
-  return Object.assign(new Error('the upload was aborted'), { name: 'AbortError' });
-}
 
 /**
  * Gives an SDK failure a readable first line (HEAD responses have no body, so
@@ -196,7 +185,7 @@ export function createS3Store(cfg: S3Config, env: Pick<DestinationEnv, 'log'>): 
       } catch (err) {
         throw fail(`reach s3://${bucket}`, err);
       }
-      const probe = `${staticPrefix(cfg.prefix)}.bifrost-logs-check-${randomBytes(6).toString('hex')}`;
+      const probe = checkProbeKey(cfg.prefix);
       let uploadId: string | undefined;
       try {
         const r = await withRetry(() => single.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: probe, ContentType: 'application/octet-stream', ...sseParams })), { attempts: 3 });

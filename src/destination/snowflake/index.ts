@@ -1,9 +1,6 @@
 import { createPrivateKey, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
-import { finished } from 'node:stream/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type * as SnowflakeSdk from 'snowflake-sdk';
 import { CliError, ExitCode, configError, isUnreachable, scrubMessage, type ExitCodeValue } from '../../errors.js';
@@ -11,6 +8,7 @@ import type { FieldType } from '../../record/fields.js';
 import { isoMs } from '../../util/time.js';
 import { tableLayout, WINDOW_END, WINDOW_START, type TableColumn, type TableLayout } from '../sql-table.js';
 import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
+import { openSpool } from '../spool.js';
 import type { SnowflakeConfig } from './schema.js';
 
 /**
@@ -357,31 +355,15 @@ class SnowflakeDestination implements Destination {
       throw new CliError('load into snowflake', `parts must be uncompressed parquet (got ${part.format}${part.contentEncoding ? `, ${part.contentEncoding}` : ''})`, { exitCode: ExitCode.software });
     }
     this.staged.delete(part.key);
-    await mkdir(this.env.tmpDir, { recursive: true });
     const file = `snowflake_${this.runId}_${++this.partNo}.parquet`;
-    const path = join(this.env.tmpDir, file);
-    const out: WriteStream = createWriteStream(path, { flags: 'wx' });
-    let failure: unknown = null;
-    out.on('error', (err) => { failure ??= err; });
-    const ioFail = (err: unknown) => new CliError('spool a part for snowflake', `${path}: ${(err as Error).message}`, { exitCode: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ExitCode.tempFail : ExitCode.unavailable, cause: err });
+    const spool = await openSpool(this.env.tmpDir, file, 'snowflake');
     return {
-      write: async (chunk) => {
-        if (failure) throw ioFail(failure);
-        if (!out.write(chunk)) {
-          await Promise.race([once(out, 'drain'), finished(out).catch(() => {})]);
-          if (failure) throw ioFail(failure);
-        }
-      },
+      write: (chunk) => spool.write(chunk),
       finish: async () => {
-        out.end();
-        try { await finished(out); } catch (err) { throw ioFail(failure ?? err); }
-        this.staged.set(part.key, { path, file });
+        await spool.close();
+        this.staged.set(part.key, { path: spool.path, file });
       },
-      abort: async () => {
-        out.destroy();
-        await finished(out).catch(() => {});
-        await rm(path, { force: true }).catch(() => {});
-      },
+      abort: () => spool.discard(),
     };
   }
 
