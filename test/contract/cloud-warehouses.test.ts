@@ -2,24 +2,18 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 // The fakes first: they switch the SDKs' cloud-metadata probes off before the SDKs load.
 import { startFakeSnowflake, type FakeSnowflake } from '../fakes/snowflake-server.js';
 import { startFakeBigQuery, type FakeBigQuery } from '../fakes/bigquery-server.js';
-import { parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../../src/errors.js';
-import { formatByName } from '../../src/format/index.js';
-import type { RecordSchema } from '../../src/record/fields.js';
-import type { Destination, DestinationEnv, WrittenPart } from '../../src/destination/types.js';
 import { createSnowflakeDestination, copySql, insertFromStageSql, loadPath, putSql, sfTableStage } from '../../src/destination/snowflake/index.js';
-import { commitSql, createBigQueryDestination, normalizeBqType, stageType } from '../../src/destination/bigquery/index.js';
-import { createFakeServiceAccount } from '../fakes/gcs-server.js';
+import { commitSql, createBigQueryDestination, stageType } from '../../src/destination/bigquery/index.js';
+import '../fakes/gcs-server.js';
 import { tableLayout } from '../../src/destination/sql-table.js';
-import type { SnowflakeConfig } from '../../src/destination/snowflake/schema.js';
 import type { BigQueryConfig } from '../../src/destination/bigquery/schema.js';
 
-import { HOUR, W1, W2, W3, SCHEMA, TRICKY, records, encode, decodePart, deliver, silentLog, isoOf, parseMaybe, contract, SF_PASSWORD, SF_DB, SF_SCHEMA, SF_TYPES, snowflakeRowsOf, fakeSnowflakeHarness, BQ_DATASET, BQ_TYPES, TS_COLUMNS, bigqueryRowsOf, fakeBigQueryHarness, type Rec, type Delivery, type Row, type Harness, type FakeHooks } from './warehouse-contract.js';
+import { W1, W2, SCHEMA, TRICKY, records, decodePart, deliver, silentLog, contract, SF_PASSWORD, SF_DB, SF_SCHEMA, snowflakeRowsOf, fakeSnowflakeHarness, BQ_DATASET, bigqueryRowsOf, fakeBigQueryHarness } from './warehouse-contract.js';
 
 /** The contract body of warehouse-contract.ts against the local REST servers, through the real SDKs. */
 

@@ -7,7 +7,7 @@ import { freePort, startPostgres } from '../support/services.js';
 import { CliError } from '../../src/errors.js';
 import type { Destination, DestinationEnv } from '../../src/destination/types.js';
 import type { RecordSchema } from '../../src/record/fields.js';
-import { HOUR, SCHEMA, TRICKY_NUL as TRICKY, W1, W2, deliver, encode, records as baseRecords, silentLog } from './warehouse-data.js';
+import { AGG_SCHEMA, aggRows, HOUR, SCHEMA, TRICKY_NUL as TRICKY, W1, W2, deliver, encode, records as baseRecords, silentLog } from './warehouse-data.js';
 
 /** The SQL warehouses also get NULs in strings and JSON. */
 const records = (tag: string, n: number, w: { start: number; end: number }) => baseRecords(tag, n, w, { nul: true });
@@ -242,15 +242,8 @@ describe.each(KINDS)('$name destination (embedded PostgreSQL)', (kind) => {
   });
 
   it('aggregated windows are tagged with window_start/window_end and replaced whole', async () => {
-    const schema: RecordSchema = [
-      { name: 'provider', type: 'string', nullable: true },
-      { name: 'total_requests', type: 'int64', nullable: false },
-      { name: 'total_cost', type: 'double', nullable: true },
-    ];
-    const agg = (k: number) => [
-      { provider: 'openai', total_requests: 10 * k, total_cost: 1.5 * k },
-      { provider: 'anthropic', total_requests: 3 * k, total_cost: null },
-    ];
+    const schema = AGG_SCHEMA;
+    const agg = aggRows;
     const ag = await kind.make(url, 'logs_hourly');
     try {
       await deliver(ag, { window: W1, parts: [agg(1)], schema, aggregated: true });

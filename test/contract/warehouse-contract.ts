@@ -25,7 +25,7 @@ import type { BigQueryConfig } from '../../src/destination/bigquery/schema.js';
  */
 
 export * from './warehouse-data.js';
-import { SCHEMA, W1, W2, W3, records, decodePart, deliver, silentLog, type Rec } from './warehouse-data.js';
+import { AGG_SCHEMA, aggRows, SCHEMA, W1, W2, W3, records, decodePart, deliver, silentLog, type Rec } from './warehouse-data.js';
 
 /** A row as the contract compares them: lower-case names, timestamps as ISO text, JSON parsed. */
 export type Row = Record<string, unknown>;
@@ -192,15 +192,8 @@ export function contract(h: Harness): void {
   });
 
   it('aggregated windows are tagged with window_start/window_end and replaced whole', async () => {
-    const schema: RecordSchema = [
-      { name: 'provider', type: 'string', nullable: true },
-      { name: 'total_requests', type: 'int64', nullable: false },
-      { name: 'total_cost', type: 'double', nullable: true },
-    ];
-    const agg = (k: number) => [
-      { provider: 'openai', total_requests: 10 * k, total_cost: 1.5 * k },
-      { provider: 'anthropic', total_requests: 3 * k, total_cost: null },
-    ];
+    const schema = AGG_SCHEMA;
+    const agg = aggRows;
     const ag = await h.make(AGG);
     try {
       await deliver(ag, { window: W1, parts: [agg(1)], schema, aggregated: true });

@@ -105,3 +105,14 @@ export async function deliver(dest: Destination, d: Delivery): Promise<void> {
 }
 
 export const silentLog = { info() {}, warn() {}, verbose() {}, isVerbose: false, isQuiet: true };
+
+/** An aggregated window: its schema, and rows scaled by k (k differs between re-deliveries). */
+export const AGG_SCHEMA: RecordSchema = [
+  { name: 'provider', type: 'string', nullable: true },
+  { name: 'total_requests', type: 'int64', nullable: false },
+  { name: 'total_cost', type: 'double', nullable: true },
+];
+export const aggRows = (k: number): Rec[] => [
+  { provider: 'openai', total_requests: 10 * k, total_cost: 1.5 * k },
+  { provider: 'anthropic', total_requests: 3 * k, total_cost: null },
+];
