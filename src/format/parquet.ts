@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import type { FieldType, RecordSchema } from '../record/fields.js';
+import type { FieldType } from '../record/fields.js';
 import type { Format } from './types.js';
 
 /** A ByteWriter that hands each flushed row group out instead of growing forever. */

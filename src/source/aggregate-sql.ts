@@ -89,7 +89,6 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
   const conds = [...extraConds, ...filterConditions(d, schema, filter, params)];
   const st = d.ident('status');
   const lat = d.ident('latency');
-  const done = `${st} IN ('success', 'error')`;
   const costCol = physicalColumn(schema, 'cost') ? `COALESCE(${d.ident('cost')}, 0)` : '0';
   const k = keys.map((_, i) => `k${i}`);
   const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), `${st} AS st`, `${lat} AS lat`, `${d.ident('total_tokens')} AS tt`,
