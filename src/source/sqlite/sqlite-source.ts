@@ -99,7 +99,7 @@ export class SqliteSource implements LogSource {
   /** Offset history over the data's span (for local-time buckets). */
   private segments(zone: string) {
     if (!this.span) {
-      const r = this.db.prepare('SELECT min("timestamp") AS lo, max("timestamp") AS hi FROM logs').get() as { lo: string | null; hi: string | null };
+      const r = this.timestampEnds();
       const lo = r.lo ? parseStoreTimestamp(r.lo.slice(0, 10)) : Date.now();
       const hi = r.hi ? parseStoreTimestamp(r.hi.slice(0, 10)) : Date.now();
       this.span = { start: (Number.isNaN(lo) ? 0 : lo) - 2 * DAY_MS, end: (Number.isNaN(hi) ? Date.now() : hi) + 3 * DAY_MS };
@@ -126,11 +126,24 @@ export class SqliteSource implements LogSource {
     return { kind: 'rowid', value: r.m ?? 0 };
   }
 
+  /** The smallest and largest `timestamp` text: two statements, because SQLite answers a lone min() or max() from one end of the index and both together by a scan. */
+  private timestampEnds(): { lo: string | null; hi: string | null } {
+    return {
+      lo: this.db.prepare('SELECT min("timestamp") FROM logs').pluck().get() as string | null,
+      hi: this.db.prepare('SELECT max("timestamp") FROM logs').pluck().get() as string | null,
+    };
+  }
+
   /** The rowid span worth scanning for a time filter, found through the timestamp index. */
   private rowidSpan(f: Filter, lo: number, hi: number): [number, number] {
     if (!this.timestampIndex || (f.start === undefined && f.end === undefined)) return [lo, hi];
     const params: unknown[] = [];
     const coarse = this.d.coarseTime(params, f.start, f.end)!;
+    // A range that covers every row (a full backfill) needs no scan of the index: its two ends say so.
+    const ends = this.timestampEnds();
+    if (ends.lo === null || ends.hi === null) return [0, -1];
+    const [from, to] = [f.start !== undefined ? params[0] as string : null, f.end !== undefined ? params[params.length - 1] as string : null];
+    if ((from === null || ends.lo >= from) && (to === null || ends.hi < to)) return [lo, hi];
     const r = this.db.prepare(`SELECT min(rowid) AS a, max(rowid) AS b FROM logs INDEXED BY "${this.timestampIndex.replace(/"/g, '""')}" WHERE ${coarse}`).get(...params) as { a: number | null; b: number | null };
     if (r.a === null || r.b === null) return [0, -1];
     return [Math.max(lo, r.a - 1), Math.min(hi, r.b)];
