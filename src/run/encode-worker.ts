@@ -1,20 +1,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRecordMapper } from '../record/mapper.js';
 import { createWarnings } from '../record/json-cell.js';
-import { selectFields, type ExportRecord } from '../record/fields.js';
+import { selectFields } from '../record/fields.js';
 import { csvFormat } from '../format/csv.js';
 import { jsonlFormat } from '../format/jsonl.js';
-import { parquetFormat } from '../format/parquet.js';
+import { createRowGroupEncoder } from '../format/parquet.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
 import { planTransforms } from '../transform/compose.js';
-import { CHUNK_ROWIDS, type ChunkReply, type ChunkRequest, type EncodeSpec, type PartReply, type PartRequest } from './parallel-encode.js';
+import { CHUNK_ROWIDS, type ChunkReply, type ChunkRequest, type EncodeSpec, type GroupReply, type GroupRequest } from './parallel-encode.js';
 
 /**
  * An encoding thread of an export: its own read-only connection and the same
  * mapper, transforms and encoder as the main thread would use.
  * - JSONL/CSV: one rowid range per request, answered with its encoded rows.
- * - Parquet: one part per request, read in keyset pages and streamed back a
- *   row group at a time, each waiting for the main thread's ack.
+ * - Parquet: one rowid range per request, answered with its row group.
  */
 const spec = workerData as EncodeSpec;
 const port = parentPort!;
@@ -34,46 +33,32 @@ const news = () => {
 };
 
 if (spec.format === 'parquet') {
-  // The same short rowid-range statements as the JSONL/CSV threads, in order.
-  const [lo, hi] = spec.span!;
-  let at = lo;
-  let left: ExportRecord[] = [];
-  let acked: (() => void) | null = null;
-  const nextRecords = async (): Promise<ExportRecord[] | null> => {
-    while (!left.length) {
-      if (at >= hi) return null;
-      const to = Math.min(hi, at + CHUNK_ROWIDS);
-      left = plan.apply(mapper.map(source.readRange(query, at, to)));
-      at = to;
+  // Row groups of one rowid range per request, read in the same short range statements as the JSONL/CSV threads.
+  port.on('message', (m: GroupRequest) => {
+    try {
+      const enc = createRowGroupEncoder(plan.schema, spec.compression);
+      let rows = 0;
+      let next = m.hi;
+      for (let at = m.lo; at < m.hi;) {
+        if (rows >= m.limit) { next = at; break; }
+        const to = Math.min(m.hi, at + CHUNK_ROWIDS);
+        let page = source.readRange(query, at, to);
+        if (page.rows.length > m.limit - rows) {
+          // The limit falls inside this range: stop after the last row taken.
+          page = { columns: page.columns, rows: page.rows.slice(0, m.limit - rows) };
+          next = page.rows[page.rows.length - 1]![page.columns.indexOf('__pos')] as number;
+          at = m.hi;
+        } else at = to;
+        enc.add(plan.apply(mapper.map(page)));
+        rows += page.rows.length;
+      }
+      const groups = enc.finish();
+      // A group's ArrayBuffer holds only the group (after the 4-byte magic): it is sent whole.
+      for (const g of groups) if (g.bytes.buffer.byteLength - g.bytes.byteLength > 4) g.bytes = new Uint8Array(g.bytes);
+      port.postMessage({ seq: m.seq, rows, next, groups, ...news() } satisfies GroupReply, groups.map((g) => g.bytes.buffer as ArrayBuffer));
+    } catch (err) {
+      port.postMessage({ seq: m.seq, error: (err as Error).message } satisfies GroupReply);
     }
-    return left;
-  };
-  const send = async (m: PartReply, wait: boolean) => {
-    if (m.type === 'bytes' || m.type === 'end') port.postMessage(m, [m.bytes.buffer as ArrayBuffer]);
-    else port.postMessage(m);
-    if (wait) await new Promise<void>((r) => { acked = r; });
-  };
-  const part = async (m: PartRequest) => {
-    if (!(await nextRecords())) return send({ type: 'none' }, false);
-    const enc = parquetFormat.createEncoder(plan.schema, m.opts);
-    let head: Buffer | null = enc.push([]);
-    let rows = 0;
-    while (rows < m.maxRows) {
-      const recs = await nextRecords();
-      if (!recs) break;
-      const take = Math.min(recs.length, m.maxRows - rows);
-      let b = enc.push(take === recs.length ? recs : recs.slice(0, take));
-      left = take === recs.length ? [] : recs.slice(take);
-      rows += take;
-      if (head) { b = b ? Buffer.concat([head, b]) : head; head = null; }
-      await send({ type: 'bytes', rows: take, bytes: own(b), ...news() }, !!b);
-    }
-    const tail = enc.finish();
-    await send({ type: 'end', rows: 0, bytes: own(head ? Buffer.concat([head, tail ?? Buffer.alloc(0)]) : tail), ...news() }, false);
-  };
-  port.on('message', (m: PartRequest | { cmd: 'ack' }) => {
-    if (m.cmd === 'ack') { const a = acked; acked = null; a?.(); return; }
-    part(m).catch((err: Error) => port.postMessage({ type: 'error', error: err.message } satisfies PartReply));
   });
 } else {
   const encoder = (spec.format === 'csv' ? csvFormat : jsonlFormat).createEncoder(plan.schema, { formulaGuard: spec.formulaGuard, header: false });

@@ -13,7 +13,7 @@ import type { Filter } from '../source/filter.js';
 import type { LogSource, RowPage, SourcePosition } from '../source/types.js';
 import { planTransforms, type TransformPlan } from '../transform/compose.js';
 import type { RunVars } from '../transform/types.js';
-import { canEncodeInParallel, encodeThreads, parallelEncode, parquetOnThread, type EncodeSpec, type ThreadPart } from './parallel-encode.js';
+import { canEncodeInParallel, encodeThreads, parallelEncode, parallelParquet, type EncodeSpec, type ThreadPart } from './parallel-encode.js';
 import { isoMs } from '../util/time.js';
 import { VERSION } from '../version.js';
 import type { ExportJob } from './job.js';
@@ -126,6 +126,7 @@ function encodeSpec(o: ExportWindowOptions, filter: Filter, vars: RunVars, forma
     timezone: o.job.timezone,
     format: format.name as EncodeSpec['format'],
     formulaGuard: o.job.formulaGuard,
+    compression: format.name === 'parquet' ? o.job.compression : 'none',
   };
 }
 
@@ -202,9 +203,9 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   const parts: WrittenPart[] = [];
   const threads = encodeThreads();
   const onThread = format.name === 'parquet' && !late && !aggregated && dest.kind !== 'stream' && canEncodeInParallel(o.source, format.name, threads)
-    ? await parquetOnThread(o.source, encodeSpec(o, filter, vars, format), warnings, (n) => o.onRows?.(n), o.signal)
+    ? await parallelParquet(o.source, encodeSpec(o, filter, vars, format), plan.schema, threads, warnings, (n) => o.onRows?.(n), o.signal)
     : null;
-  if (onThread) o.onVerbose?.(`${job.name}: reading and encoding Parquet on its own thread`);
+  if (onThread) o.onVerbose?.(`${job.name}: reading and encoding Parquet row groups on ${threads} threads`);
   try {
     for (;;) {
       const part = onThread

@@ -1,8 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { configError } from '../errors.js';
+import { releaseEvery } from '../util/gc.js';
 import type { TransformConfig } from '../config/schema.js';
 import type { EncoderOptions } from '../format/types.js';
+import { ParquetAssembler, type EncodedRowGroup } from '../format/parquet.js';
+import type { RecordSchema } from '../record/fields.js';
 import type { RecordWarnings } from '../record/json-cell.js';
 import type { Filter } from '../source/filter.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
@@ -19,20 +22,19 @@ export interface EncodeSpec {
   timezone: string;
   format: 'jsonl' | 'csv' | 'parquet';
   formulaGuard: boolean;
-  /** Parquet: the rowid span (lo, hi] the thread reads. */
-  span?: [number, number];
+  /** Parquet: the codec inside the file. */
+  compression?: EncoderOptions['compression'];
 }
 
 interface News { malformed: number; samples: string[] }
+type Failed = { seq: number; error: string };
+/** JSONL/CSV: the rows of the rowid range (lo, hi], encoded. */
 export interface ChunkRequest { seq: number; lo: number; hi: number }
-export type ChunkReply =
-  | ({ seq: number; rows: number; bytes: Uint8Array; error?: undefined } & News)
-  | { seq: number; error: string };
-export interface PartRequest { cmd: 'part'; maxRows: number; opts: EncoderOptions }
-export type PartReply =
-  | ({ type: 'bytes' | 'end'; rows: number; bytes: Uint8Array } & News)
-  | { type: 'none' }
-  | { type: 'error'; error: string };
+export type ChunkReply = ({ seq: number; rows: number; bytes: Uint8Array; error?: undefined } & News) | Failed;
+/** Parquet: the rows of the rowid range (lo, hi], at most `limit` of them, as row groups. */
+export interface GroupRequest { seq: number; lo: number; hi: number; limit: number }
+/** `next`: the rowid the groups stop after (`hi` when they hold the whole range). */
+export type GroupReply = ({ seq: number; rows: number; next: number; groups: EncodedRowGroup[]; error?: undefined } & News) | Failed;
 
 /** One part's bytes, made on a thread; `rows` is final once the bytes are drained. */
 export interface ThreadPart { chunks: AsyncGenerator<Buffer>; rows(): number }
@@ -40,20 +42,33 @@ export interface ThreadPart { chunks: AsyncGenerator<Buffer>; rows(): number }
 /** Rows, already encoded, in rowid order. */
 export interface EncodedChunk { rows: number; bytes: Buffer }
 
+/** A parallel Parquet export's parts, each assembled from row groups in rowid order. */
+export interface ParquetParts {
+  next(maxRows: number, opts: EncoderOptions): Promise<ThreadPart | null>;
+  close(): Promise<void>;
+}
+
 /** Rowids per request: small enough that a chunk's objects die young in the thread's heap. */
 export const CHUNK_ROWIDS = 1024;
+/** Rowids per Parquet request: a row group holds at most this many rows (and ROW_GROUP_BYTES of values). */
+export const GROUP_ROWIDS = 8192;
 /** Below this many rowids a window is read on the main thread: starting threads would cost more. */
 export const PARALLEL_MIN_ROWIDS = 65_536;
 /**
- * A thread's heap: a young generation of 8 MB (V8's default grows to 48 MB)
+ * A thread's heap. A young generation of 8 MB (V8's default grows to 48 MB)
  * keeps the export's peak RSS near a single thread's at almost no cost in GC
- * time (measured in bench/); the old generation only ever holds a few chunks.
+ * time; the old generation only ever holds a few chunks. A Parquet thread
+ * keeps a row group's values alive until it encodes them, so they survive
+ * young collections either way: 6 MB costs it more GC time but keeps three
+ * isolates under the RSS target (measured in bench/; see the README).
  */
 const WORKER_HEAP = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 512 };
-/** The Parquet thread holds a row group and its encoding; a smaller old generation makes V8 collect sooner. */
-const PARQUET_HEAP = { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 192 };
+const PARQUET_HEAP = { maxYoungGenerationSizeMb: 6, maxOldGenerationSizeMb: 512 };
 /** Requests in flight per thread: enough to keep it busy, few enough to bound memory. */
 const DEPTH = 3;
+const PARQUET_DEPTH = 2;
+/** Transferred buffers received between collections on the main thread (see releaseEvery). */
+const RELEASE_BYTES = 16 << 20;
 
 /**
  * Encoding threads for an export: `BIFROST_LOGS_THREADS` (1 turns them off),
@@ -74,76 +89,63 @@ export function canEncodeInParallel(source: LogSource, format: string, threads: 
   return threads > 1 && source instanceof SqliteSource && (format === 'jsonl' || format === 'csv' || format === 'parquet');
 }
 
-function startWorker(spec: EncodeSpec, resourceLimits = WORKER_HEAP): Worker {
-  return new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: spec, resourceLimits });
-}
-
 function addNews(warnings: RecordWarnings, m: News): void {
   warnings.malformedJson += m.malformed;
   for (const s of m.samples) if (warnings.samples.length < 5) warnings.samples.push(s);
 }
 
 /**
- * A Parquet export on one thread of its own: read, mapped, transformed and
- * encoded there, each part streamed back a row group at a time. Parquet is
- * columnar, so its rows cannot be encoded in independent chunks; the thread
- * is for memory: its heap is capped (PARQUET_HEAP), where the main thread's
- * would grow with every row group it buffered. Returns null when the read is
- * too small to be worth a thread.
+ * Encoding threads answering numbered requests: each request goes to the
+ * least busy thread, and replies are taken by number, in whatever order the
+ * caller needs them. A thread's error, its exit, or the abort signal fails
+ * every wait.
  */
-export async function parquetOnThread(
-  source: SqliteSource, spec: Omit<EncodeSpec, 'dbPath'>, warnings: RecordWarnings, onRows: (n: number) => void, signal?: AbortSignal,
-): Promise<{ next(maxRows: number, opts: EncoderOptions): Promise<ThreadPart | null>; close(): Promise<void> } | null> {
-  const [lo, hi] = await source.readSpan({ filter: spec.query.filter, columns: [], upTo: spec.query.upTo });
-  if (hi - lo < PARALLEL_MIN_ROWIDS) return null;
-  const w = startWorker({ ...spec, dbPath: source.path, span: [lo, hi] }, PARQUET_HEAP);
-  const inbox: PartReply[] = [];
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  const notify = () => { const f = wake; wake = null; f?.(); };
-  const fail = (err: Error) => { failure ??= err; notify(); };
-  w.on('message', (m: PartReply) => { inbox.push(m); notify(); });
-  w.on('error', fail);
-  w.on('exit', (code) => fail(new Error(`the encoding thread stopped (exit code ${code})`)));
-  const onAbort = () => fail(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const take = async (): Promise<PartReply> => {
-    while (!inbox.length && !failure) await new Promise<void>((r) => { wake = r; });
-    if (failure) throw failure;
-    const m = inbox.shift()!;
-    if (m.type === 'error') throw new Error(m.error);
-    return m;
-  };
-  const bytesOf = (m: { bytes: Uint8Array }) => Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
-  return {
-    async next(maxRows, opts) {
-      w.postMessage({ cmd: 'part', maxRows, opts } satisfies PartRequest);
-      const first = await take();
-      if (first.type === 'none') return null;
-      let rows = 0;
-      async function* chunks(): AsyncGenerator<Buffer> {
-        for (let m = first; ; m = await take()) {
-          if (m.type !== 'bytes' && m.type !== 'end') throw new Error(`unexpected "${m.type}" from the encoding thread`);
-          addNews(warnings, m);
-          rows += m.rows;
-          if (m.rows) onRows(m.rows);
-          const b = bytesOf(m);
-          if (m.type === 'end') { if (b.length) yield b; return; }
-          if (b.length) {
-            // The thread waits for this ack before it encodes the next row group: one in flight.
-            w.postMessage({ cmd: 'ack' });
-            yield b;
-          }
-        }
-      }
-      return { chunks: chunks(), rows: () => rows };
-    },
-    async close() {
-      signal?.removeEventListener('abort', onAbort);
-      w.removeAllListeners('exit');
-      await w.terminate();
-    },
-  };
+class EncodePool<Req extends { seq: number }, Reply extends { seq: number; error?: string }> {
+  private readonly workers: Array<{ w: Worker; busy: number }> = [];
+  private readonly done = new Map<number, Reply>();
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  private readonly onAbort = () => this.fail(this.signal!.reason instanceof Error ? this.signal!.reason : new Error('aborted'));
+  private seqs = 0;
+
+  constructor(spec: EncodeSpec, threads: number, heap: typeof WORKER_HEAP, private readonly signal?: AbortSignal) {
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    for (let i = 0; i < threads; i++) {
+      const slot = { w: new Worker(new URL('./encode-worker.js', import.meta.url), { workerData: spec, resourceLimits: heap }), busy: 0 };
+      slot.w.on('message', (m: Reply) => { slot.busy--; this.done.set(m.seq, m); this.notify(); });
+      slot.w.on('error', (err) => this.fail(err));
+      slot.w.on('exit', (code) => this.fail(new Error(`an encoding thread stopped (exit code ${code})`)));
+      this.workers.push(slot);
+    }
+  }
+
+  private notify(): void { const f = this.wake; this.wake = null; f?.(); }
+  private fail(err: Error): void { this.failure ??= err; this.notify(); }
+
+  /** Sends a request; returns its number. */
+  send(req: Omit<Req, 'seq'>): number {
+    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const seq = this.seqs++;
+    slot.busy++;
+    slot.w.postMessage({ ...req, seq });
+    return seq;
+  }
+
+  /** The reply to request `seq`, once it has come. */
+  async reply(seq: number): Promise<Exclude<Reply, Failed>> {
+    while (!this.done.has(seq) && !this.failure) await new Promise<void>((r) => { this.wake = r; });
+    if (this.failure) throw this.failure;
+    const m = this.done.get(seq)!;
+    this.done.delete(seq);
+    if (m.error !== undefined) throw new Error(m.error);
+    return m as Exclude<Reply, Failed>;
+  }
+
+  async close(): Promise<void> {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    for (const { w } of this.workers) w.removeAllListeners('exit');
+    await Promise.all(this.workers.map(({ w }) => w.terminate()));
+  }
 }
 
 /**
@@ -159,47 +161,94 @@ export async function parallelEncode(
 ): Promise<AsyncGenerator<EncodedChunk> | null> {
   const [lo, hi] = await source.readSpan({ filter: spec.query.filter, columns: [], upTo: spec.query.upTo });
   if (hi - lo < PARALLEL_MIN_ROWIDS) return null;
-  return run(source.path, spec, threads, lo, hi, warnings, signal);
+  return chunksInOrder(new EncodePool<ChunkRequest, ChunkReply>({ ...spec, dbPath: source.path }, threads, WORKER_HEAP, signal), threads, lo, hi, warnings);
 }
 
-async function* run(dbPath: string, spec: Omit<EncodeSpec, 'dbPath'>, threads: number, lo: number, hi: number, warnings: RecordWarnings, signal?: AbortSignal): AsyncGenerator<EncodedChunk> {
-  const total = Math.ceil((hi - lo) / CHUNK_ROWIDS);
-  const workers: Worker[] = [];
-  const done = new Map<number, ChunkReply>();
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  const notify = () => { const w = wake; wake = null; w?.(); };
-  const onAbort = () => { failure ??= signal!.reason instanceof Error ? signal!.reason : new Error('aborted'); notify(); };
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const data: EncodeSpec = { ...spec, dbPath };
-  for (let i = 0; i < threads; i++) {
-    const w = startWorker(data);
-    w.on('message', (m: ChunkReply) => { done.set(m.seq, m); notify(); });
-    w.on('error', (err) => { failure ??= err; notify(); });
-    w.on('exit', (code) => { if (code !== 0) { failure ??= new Error(`an encoding thread stopped (exit code ${code})`); notify(); } });
-    workers.push(w);
-  }
-  let sent = 0;
-  const send = () => {
-    const seq = sent++;
-    const a = lo + seq * CHUNK_ROWIDS;
-    workers[seq % threads]!.postMessage({ seq, lo: a, hi: Math.min(hi, a + CHUNK_ROWIDS) } satisfies ChunkRequest);
-  };
+async function* chunksInOrder(pool: EncodePool<ChunkRequest, ChunkReply>, threads: number, lo: number, hi: number, warnings: RecordWarnings): AsyncGenerator<EncodedChunk> {
+  const release = releaseEvery(RELEASE_BYTES);
+  const sent: number[] = [];
+  let at = lo;
   try {
-    while (sent < total && sent < threads * DEPTH) send();
-    for (let seq = 0; seq < total; seq++) {
-      while (!done.has(seq) && !failure) await new Promise<void>((r) => { wake = r; });
-      if (failure) throw failure;
-      const m = done.get(seq)!;
-      done.delete(seq);
-      if (m.error !== undefined) throw new Error(m.error);
-      if (sent < total) send();
+    for (;;) {
+      while (at < hi && sent.length < threads * DEPTH) {
+        const to = Math.min(hi, at + CHUNK_ROWIDS);
+        sent.push(pool.send({ lo: at, hi: to }));
+        at = to;
+      }
+      const seq = sent.shift();
+      if (seq === undefined) return;
+      const m = await pool.reply(seq);
       addNews(warnings, m);
+      release(m.bytes.byteLength);
       if (m.rows) yield { rows: m.rows, bytes: Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength) };
     }
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    for (const w of workers) w.removeAllListeners('exit');
-    await Promise.all(workers.map((w) => w.terminate()));
+    await pool.close();
   }
+}
+
+/**
+ * A Parquet export on `threads` encoding threads. Each thread reads, maps,
+ * transforms and encodes the row groups of one rowid range of GROUP_ROWIDS at
+ * a time; the main thread writes the groups in rowid order and each part's
+ * footer (ParquetAssembler). A part holds at most `maxRows` rows: a range
+ * that would overflow it is encoded again up to the part's remaining rows,
+ * and the rest of the range opens the next part. Returns null when the read
+ * is too small to be worth the threads.
+ */
+export async function parallelParquet(
+  source: SqliteSource, spec: Omit<EncodeSpec, 'dbPath'>, schema: RecordSchema, threads: number, warnings: RecordWarnings, onRows: (n: number) => void, signal?: AbortSignal,
+): Promise<ParquetParts | null> {
+  const [lo, hi] = await source.readSpan({ filter: spec.query.filter, columns: [], upTo: spec.query.upTo });
+  if (hi - lo < PARALLEL_MIN_ROWIDS) return null;
+  const pool = new EncodePool<GroupRequest, GroupReply>({ ...spec, dbPath: source.path }, threads, PARQUET_HEAP, signal);
+  const release = releaseEvery(RELEASE_BYTES);
+  // Requests in rowid order: the head holds the next groups to write.
+  const queue: Array<{ seq: number; lo: number; hi: number }> = [];
+  const send = (from: number, to: number, limit: number) => ({ seq: pool.send({ lo: from, hi: to, limit }), lo: from, hi: to });
+  let at = lo;
+  let maxRows = Infinity;
+  let ready: EncodedRowGroup[] = [];
+
+  /** The next row group, when its request's rows fit in `room`; null at the end of the read. */
+  const nextGroup = async (room: number): Promise<EncodedRowGroup | null> => {
+    while (!ready.length) {
+      while (at < hi && queue.length < threads * PARQUET_DEPTH) {
+        const to = Math.min(hi, at + GROUP_ROWIDS);
+        queue.push(send(at, to, maxRows));
+        at = to;
+      }
+      const head = queue.shift();
+      if (!head) return null;
+      let m = await pool.reply(head.seq);
+      if (m.rows > room) m = await pool.reply(send(head.lo, head.hi, room).seq);
+      // The groups stopped at their row limit: the rest of the range comes next.
+      if (m.next < head.hi) queue.unshift(send(m.next, head.hi, maxRows));
+      addNews(warnings, m);
+      if (m.rows) onRows(m.rows);
+      ready = m.groups;
+    }
+    return ready.shift()!;
+  };
+
+  return {
+    async next(partRows, opts) {
+      maxRows = partRows;
+      const first = await nextGroup(partRows);
+      if (!first) return null;
+      const asm = new ParquetAssembler(schema, opts);
+      let rows = 0;
+      async function* chunks(): AsyncGenerator<Buffer> {
+        yield asm.head();
+        for (let g: EncodedRowGroup | null = first; g; g = ready.length ? ready.shift()! : rows < partRows ? await nextGroup(partRows - rows) : null) {
+          rows += g.rows;
+          release(g.bytes.byteLength);
+          yield asm.add(g);
+        }
+        yield asm.finish();
+      }
+      return { chunks: chunks(), rows: () => rows };
+    },
+    close: () => pool.close(),
+  };
 }

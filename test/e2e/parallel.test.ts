@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { parquetReadObjects } from 'hyparquet';
 // @ts-expect-error plain JS module
 import { generateRows, writeSqlite } from '../../fixtures/generator.mjs';
 import { cli, ndjson } from '../support/cli.js';
+import { checkParquetLayout, duckdb } from '../support/parquet.js';
 import { isCompleted, type TruthRow } from '../support/truth.js';
 
 // Above the size at which exports start encoding threads (PARALLEL_MIN_ROWIDS).
@@ -38,7 +40,7 @@ async function exportWith(threads: number, args: string[]) {
     '--max-rows-per-file', '7777', '--verbose', '--anonymize', 'customer_id', '--hash-key-env', 'HK', ...args], { env: { BIFROST_LOGS_THREADS: String(threads), HK: 'k3y' } });
   expect(r.code, r.stderr).toBe(0);
   // Proof of which path ran: one thread never starts the encoding threads.
-  if (threads > 1) expect(r.stderr).toMatch(args.includes('parquet') ? /reading and encoding Parquet on its own thread/ : new RegExp(`reading and encoding on ${threads} threads`));
+  if (threads > 1) expect(r.stderr).toMatch(args.includes('parquet') ? new RegExp(`reading and encoding Parquet row groups on ${threads} threads`) : new RegExp(`reading and encoding on ${threads} threads`));
   else expect(r.stderr).not.toContain('encoding');
   return out;
 }
@@ -78,24 +80,72 @@ describe('encoding threads', () => {
     if (kind === 'csv') expect(lineBreaks).toBeGreaterThan(1000);
   });
 
-  it('parquet: its own thread writes the same parts, rows and values', async () => {
+  const text = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+  const readParquet = (file: string) => { const b = readFileSync(file); return parquetReadObjects({ file: b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer }); };
+
+  it('parquet: row groups made on the threads and stitched into each part hold the same rows and values', async () => {
     const args = ['--format', 'parquet', '--include', 'request_logs,error_logs'];
     const one = await exportWith(1, args);
     const two = await exportWith(2, args);
     const files = dataFiles(one);
     expect(files.length).toBe(Math.ceil(want.length / 7777));
     expect(dataFiles(two)).toEqual(files);
-    const text = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
     const ids: string[] = [];
     for (const f of files) {
-      const read = async (d: string) => { const b = readFileSync(join(d, f)); return parquetReadObjects({ file: b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer }); };
-      const a = await read(one);
-      const b = await read(two);
+      const a = await readParquet(join(one, f));
+      const b = await readParquet(join(two, f));
       expect(text(b), f).toBe(text(a));
       for (const r of b) ids.push(r.request_id as string);
+      // Several groups per part: a part is cut inside a thread's range, which is encoded again up to the cut.
+      const groups = checkParquetLayout(readFileSync(join(two, f)));
+      expect(groups.length, f).toBeGreaterThan(1);
+      expect(groups.reduce((x, g) => x + g.rows, 0)).toBe(b.length);
     }
     expect(ids.sort()).toEqual(want);
     expect(manifest(two).files.map((f: { rows: number }) => f.rows)).toEqual(manifest(one).files.map((f: { rows: number }) => f.rows));
     expect(manifest(two).warnings).toEqual(manifest(one).warnings);
+    // DuckDB reads the stitched files, types and all, to the same totals.
+    const totals = (d: string) => duckdb(`SELECT count(*)::INT AS n, count(DISTINCT request_id)::INT AS ids, round(sum(cost_usd), 6) AS cost, sum(input_tokens)::BIGINT AS input, sum(output_tokens)::BIGINT AS output,
+      any_value(typeof("timestamp")) AS ts FROM read_parquet('${d}/*.parquet')`);
+    const [t2] = await totals(two);
+    expect(t2).toEqual((await totals(one))[0]);
+    expect(t2).toMatchObject({ n: want.length, ids: want.length, ts: 'TIMESTAMP WITH TIME ZONE' });
+  });
+
+  it('parquet: rows with large payloads are cut into row groups by bytes, on the threads and on one', async () => {
+    // About 75 MB of message text in 1,500 rows in the middle of the window.
+    const heavy = join(dir, 'heavy.db');
+    copyFileSync(db, heavy);
+    const h = new Database(heavy);
+    const big = h.prepare(`UPDATE logs SET input_history = json_array(json_object('role', 'user', 'content', printf('%.*c', 50000, 'x') || id)) WHERE rowid IN (SELECT rowid FROM logs WHERE status <> 'processing' AND rowid > 30000 ORDER BY rowid LIMIT 1500)`).run();
+    h.close();
+    expect(big.changes).toBe(1500);
+    const run = async (threads: number) => {
+      const out = join(dir, `heavy${threads}`);
+      const r = await cli(['export', '--db', heavy, '--since', SINCE, '--until', UNTIL, '--dest', 'file', '--out', out, '--state-dir', join(dir, 'state'),
+        '--format', 'parquet', '--include', 'request_logs', '--verbose'], { env: { BIFROST_LOGS_THREADS: String(threads) } });
+      expect(r.code, r.stderr).toBe(0);
+      return out;
+    };
+    const one = await run(1);
+    const two = await run(2);
+    const [f] = dataFiles(two);
+    const a = await readParquet(join(one, f!));
+    const b = await readParquet(join(two, f!));
+    expect(b.length).toBe(want.length);
+    expect(text(b)).toBe(text(a));
+    // Some of the updated rows lie outside the window or keep their content hidden.
+    const long = (rows: Array<Record<string, unknown>>) => rows.filter((r) => String(r.messages).length > 50_000).length;
+    expect(long(b)).toBe(long(a));
+    expect(long(b)).toBeGreaterThan(1000);
+    // About 16 MB of values per group: the heavy rows make groups of a few hundred rows on both paths.
+    for (const d of [one, two]) {
+      const groups = checkParquetLayout(readFileSync(join(d, f!)));
+      expect(Math.max(...groups.map((g) => g.bytes)), d).toBeLessThan(17 << 20);
+      expect(groups.filter((g) => g.bytes > 15 << 20 && g.rows < 400).length, d).toBeGreaterThanOrEqual(3);
+    }
+    const [t] = await duckdb(`SELECT count(*)::INT AS n, max(length(messages))::INT AS longest FROM read_parquet('${two}/*.parquet')`);
+    expect(t).toMatchObject({ n: want.length });
+    expect(t!.longest).toBeGreaterThan(50_000);
   });
 });
