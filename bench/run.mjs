@@ -118,7 +118,7 @@ for (const rows of sizes) {
   const win = '--since 2026-01-01T00:00:00Z --until 2027-01-01T00:00:00Z';
   // Each measurement is repeated, interleaved with the references, and the fastest run of each kept:
   // this VM's speed drifts by tens of percent over minutes, and the minimum is the least disturbed.
-  const reps = Number(process.env.BENCH_REPEAT ?? (rows <= 1_000_000 && !smoke ? 3 : 1));
+  const reps = Number(process.env.BENCH_REPEAT ?? (rows <= 1_000_000 && !smoke ? 5 : 1));
   const r = {};
   const keep = (k, m) => { r[k] = !r[k] ? m : { ...m, secs: Math.min(r[k].secs, m.secs), rssMB: Math.max(r[k].rssMB, m.rssMB) }; };
   for (let rep = 1; rep <= reps; rep++) {
