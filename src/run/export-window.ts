@@ -117,9 +117,9 @@ function encodedBatch(format: Format, bytes: Buffer, count: number): Batch {
 }
 
 /** What an encoding thread needs to rebuild this window's reader, mapper, transforms and encoder. */
-function encodeSpec(o: ExportWindowOptions, filter: Filter, vars: RunVars, format: Format): Omit<EncodeSpec, 'dbPath'> {
+function encodeSpec(o: ExportWindowOptions, filter: Filter, excludeIds: readonly string[], vars: RunVars, format: Format): Omit<EncodeSpec, 'dbPath'> {
   return {
-    query: { filter, upTo: o.upTo },
+    query: { filter, upTo: o.upTo, excludeIds },
     fields: o.job.fields.map((f) => f.name),
     transforms: [...o.job.transforms],
     vars,
@@ -131,7 +131,7 @@ function encodeSpec(o: ExportWindowOptions, filter: Filter, vars: RunVars, forma
 }
 
 /** Pages of rows: read, mapped, transformed (or aggregated in SQL), possibly encoded on threads. */
-async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVars, filter: Filter, warnings: RecordWarnings, format: Format): AsyncGenerator<Batch> {
+async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVars, filter: Filter, excludeIds: readonly string[], warnings: RecordWarnings, format: Format): AsyncGenerator<Batch> {
   const { source, late } = o;
   if (plan.aggregate) {
     const rows = await source.aggregate(filter, plan.aggregate);
@@ -141,7 +141,7 @@ async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVa
   if (!late && format.rowEnd) {
     const threads = encodeThreads();
     if (canEncodeInParallel(source, format.name, threads)) {
-      const chunks = await parallelEncode(source, encodeSpec(o, filter, vars, format), threads, warnings, o.signal);
+      const chunks = await parallelEncode(source, encodeSpec(o, filter, excludeIds, vars, format), threads, warnings, o.signal);
       if (chunks) {
         o.onVerbose?.(`${o.job.name}: reading and encoding on ${threads} threads`);
         for await (const c of chunks) yield encodedBatch(format, c.bytes, c.rows);
@@ -151,13 +151,14 @@ async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVa
   }
   const mapper = createRecordMapper(o.job.fields, warnings);
   const reads: AsyncIterable<RowPage>[] = [];
-  if (!late) reads.push(source.read({ filter, columns: mapper.columns, upTo: o.upTo }, o.signal));
+  const columns = mapper.columns;
+  if (!late) reads.push(source.read({ filter, columns, upTo: o.upTo, excludeIds }, o.signal));
   else {
-    if (late.after.kind !== 'none') reads.push(source.read({ filter, columns: mapper.columns, after: late.after, upTo: o.upTo }, o.signal));
-    if (late.pendingIds.length) {
-      for (let i = 0; i < late.pendingIds.length; i += 500) {
-        reads.push(source.read({ filter: { ...filter, ids: late.pendingIds.slice(i, i + 500) }, columns: mapper.columns }, o.signal));
-      }
+    if (late.after.kind !== 'none') reads.push(source.read({ filter, columns, after: late.after, upTo: o.upTo, excludeIds }, o.signal));
+    // The last run's pending rows lie at or before its position; rows after it are the read above's.
+    const upTo = late.after.kind !== 'none' ? late.after : undefined;
+    for (let i = 0; i < late.pendingIds.length; i += 500) {
+      reads.push(source.read({ filter: { ...filter, ids: late.pendingIds.slice(i, i + 500) }, columns, upTo, excludeIds }, o.signal));
     }
   }
   for (const r of reads) {
@@ -188,7 +189,11 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   let partNo = late && !aggregated ? late.previous.files.filter((f) => f.kind === 'late').length : 0;
   const maxRows = dest.kind === 'stream' ? Infinity : job.maxRowsPerFile;
 
-  const rows = batches(o, plan, vars, filter, warnings, format)[Symbol.asyncIterator]();
+  // Rows still processing now (up to the snapshot) wait for the next run, and this run leaves them out even if
+  // they finish while it reads: found at the end instead, a row that finished after its range was read would be
+  // neither delivered nor pending, and one found at the start but also read would be delivered twice.
+  const pendingIds = aggregated ? [] : await o.source.processingIds({ ...filter, completedOnly: false }, o.upTo);
+  const rows = batches(o, plan, vars, filter, pendingIds, warnings, format)[Symbol.asyncIterator]();
   let pending: Batch | null = null;
   let exhausted = false;
   const fill = async (): Promise<Batch | null> => {
@@ -203,7 +208,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   const parts: WrittenPart[] = [];
   const threads = encodeThreads();
   const onThread = format.name === 'parquet' && !late && !aggregated && dest.kind !== 'stream' && canEncodeInParallel(o.source, format.name, threads)
-    ? await parallelParquet(o.source, encodeSpec(o, filter, vars, format), plan.schema, threads, warnings, (n) => o.onRows?.(n), o.signal)
+    ? await parallelParquet(o.source, encodeSpec(o, filter, pendingIds, vars, format), plan.schema, threads, warnings, (n) => o.onRows?.(n), o.signal)
     : null;
   if (onThread) o.onVerbose?.(`${job.name}: reading and encoding Parquet row groups on ${threads} threads`);
   try {
@@ -238,7 +243,6 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
     await onThread?.close();
   }
 
-  const pendingIds = aggregated ? [] : await o.source.processingIds({ ...filter, completedOnly: false });
   const nowIso = isoMs(Date.now());
   const prev = late?.previous;
   const files = [

@@ -15,7 +15,7 @@ import type { RunVars } from '../transform/types.js';
 /** What an encoding thread needs to rebuild the main thread's mapper, transforms and encoder. */
 export interface EncodeSpec {
   dbPath: string;
-  query: { filter: Filter; upTo?: SourcePosition };
+  query: { filter: Filter; upTo?: SourcePosition; excludeIds?: readonly string[] };
   fields: string[];
   transforms: TransformConfig[];
   vars: RunVars;

@@ -26,7 +26,22 @@ export interface ReadQuery {
   after?: SourcePosition;
   /** Only rows inserted up to this position (a stable snapshot of the run). */
   upTo?: SourcePosition;
+  /**
+   * Rows to leave out whatever their status: an export's rows that were still
+   * `processing` when it began. Each is delivered by a later run, once, even
+   * if it finishes while this read is under way.
+   */
+  excludeIds?: readonly string[];
   pageSize?: number;
+}
+
+/** A filter for pages of a read that drops its `excludeIds` rows (by the `id` column), or null when there are none. */
+export function excluder(q: Pick<ReadQuery, 'excludeIds'>, names: readonly string[]): ((rows: unknown[][]) => unknown[][]) | null {
+  if (!q.excludeIds?.length) return null;
+  const skip = new Set(q.excludeIds);
+  const i = names.indexOf('id');
+  if (i < 0) throw new Error('a read that excludes ids must select the id column');
+  return (rows) => (rows.some((r) => skip.has(r[i] as string)) ? rows.filter((r) => !skip.has(r[i] as string)) : rows);
 }
 
 export type SortKey = 'timestamp' | 'latency' | 'tokens' | 'cost';
@@ -61,6 +76,7 @@ export interface LogSource {
   /** The current high-water mark of inserts. */
   position(): Promise<SourcePosition>;
   /** Ids of rows in the filter that are still `processing` (re-checked later as late rows). */
-  processingIds(filter: Filter): Promise<string[]>;
+  /** Ids of the rows under the filter that are still `processing`, up to a position when given. */
+  processingIds(filter: Filter, upTo?: SourcePosition): Promise<string[]>;
   close(): Promise<void>;
 }

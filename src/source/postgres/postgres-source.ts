@@ -3,7 +3,7 @@ import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import type { AggregateSpec, ListQuery, LogSource, ReadQuery, RowPage, SourcePosition } from '../types.js';
+import { excluder, type AggregateSpec, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -165,7 +165,13 @@ export class PostgresSource implements LogSource {
     const upTo = q.upTo ?? (await this.position());
     const params: unknown[] = [];
     const conds = [...this.positionConds({ after: q.after, upTo }, params), ...filterConditions(this.d, this.schema, q.filter, params)];
-    yield* this.cursorPages(`SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY "timestamp", "id"`, params, names, q.pageSize ?? DEFAULT_PAGE, signal);
+    const pages = this.cursorPages(`SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY "timestamp", "id"`, params, names, q.pageSize ?? DEFAULT_PAGE, signal);
+    const skip = excluder(q, names);
+    if (!skip) return yield* pages;
+    for await (const p of pages) {
+      const rows = skip(p.rows);
+      if (rows.length) yield { columns: p.columns, rows };
+    }
   }
 
   async *list(q: ListQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
@@ -192,9 +198,9 @@ export class PostgresSource implements LogSource {
     return r.rows.map((row) => shapeAggregateRow(row, keys, spec.metrics));
   }
 
-  async processingIds(filter: Filter): Promise<string[]> {
+  async processingIds(filter: Filter, upTo?: SourcePosition): Promise<string[]> {
     const params: unknown[] = [];
-    const conds = filterConditions(this.d, this.schema, processingFilter(filter), params);
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, processingFilter(filter), params)];
     const r = await this.q<{ id: string }>(`SELECT "id" FROM logs ${whereClause(conds)}`, params);
     return r.rows.map((x) => x.id);
   }

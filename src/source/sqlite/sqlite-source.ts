@@ -4,7 +4,7 @@ import { CliError, ExitCode } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import type { AggregateSpec, ListQuery, LogSource, ReadQuery, RowPage, SourcePosition } from '../types.js';
+import { excluder, type AggregateSpec, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
@@ -170,7 +170,9 @@ export class SqliteSource implements LogSource {
     const timed = start !== undefined || end !== undefined;
     const lo = start ?? -Infinity;
     const hi = end ?? Infinity;
-    const keep = (rows: unknown[][]): unknown[][] => {
+    const skip = excluder(q, names);
+    const keep = (fetched: unknown[][]): unknown[][] => {
+      const rows = skip ? skip(fetched) : fetched;
       if (!timed) return rows;
       let all = true;
       for (const r of rows) {
@@ -267,9 +269,9 @@ export class SqliteSource implements LogSource {
     return rows.map((r) => r.detail);
   }
 
-  async processingIds(filter: Filter): Promise<string[]> {
+  async processingIds(filter: Filter, upTo?: SourcePosition): Promise<string[]> {
     const params: unknown[] = [];
-    const conds = filterConditions(this.d, this.schema, processingFilter(filter), params);
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, processingFilter(filter), params)];
     return (this.db.prepare(`SELECT id FROM logs ${whereClause(conds)}`).pluck().all(...params) as string[]);
   }
 
