@@ -76,6 +76,9 @@ export class SqliteSource implements LogSource {
       if (missing.length) {
         throw new CliError('open the log DB', `${path} is not a Bifrost log DB (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
       }
+      // Reads are scans, which the OS page cache serves: a 2 MB page cache per connection (the DB's own setting
+      // may ask for far more, in every encoding thread) keeps memory flat.
+      db.pragma('cache_size = -2048');
       const tsIndex = SqliteSource.findTimestampIndex(db);
       return new SqliteSource(path, db, { columns, types: new Map(), hasIncNumber: false }, tsIndex);
     } catch (err) {
