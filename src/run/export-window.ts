@@ -10,7 +10,7 @@ import { createWarnings, type RecordWarnings } from '../record/json-cell.js';
 import type { ExportRecord, RecordSchema } from '../record/fields.js';
 import { describeFilter, resolveFilter } from '../source/filter-spec.js';
 import type { Filter } from '../source/filter.js';
-import type { LogSource, RowPage, SourcePosition } from '../source/types.js';
+import type { Excluded, LogSource, RowPage, SourcePosition } from '../source/types.js';
 import { planTransforms, type TransformPlan } from '../transform/compose.js';
 import type { RunVars } from '../transform/types.js';
 import { canEncodeInParallel, encodeThreads, parallelEncode, parallelParquet, type EncodeSpec, type ThreadPart } from './parallel-encode.js';
@@ -117,9 +117,9 @@ function encodedBatch(format: Format, bytes: Buffer, count: number): Batch {
 }
 
 /** What an encoding thread needs to rebuild this window's reader, mapper, transforms and encoder. */
-function encodeSpec(o: ExportWindowOptions, filter: Filter, excludeIds: readonly string[], vars: RunVars, format: Format): Omit<EncodeSpec, 'dbPath'> {
+function encodeSpec(o: ExportWindowOptions, filter: Filter, exclude: Excluded | undefined, vars: RunVars, format: Format): Omit<EncodeSpec, 'dbPath'> {
   return {
-    query: { filter, upTo: o.upTo, excludeIds },
+    query: { filter, upTo: o.upTo, exclude },
     fields: o.job.fields.map((f) => f.name),
     transforms: [...o.job.transforms],
     vars,
@@ -131,7 +131,7 @@ function encodeSpec(o: ExportWindowOptions, filter: Filter, excludeIds: readonly
 }
 
 /** Pages of rows: read, mapped, transformed (or aggregated in SQL), possibly encoded on threads. */
-async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVars, filter: Filter, excludeIds: readonly string[], warnings: RecordWarnings, format: Format): AsyncGenerator<Batch> {
+async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVars, filter: Filter, exclude: Excluded | undefined, warnings: RecordWarnings, format: Format): AsyncGenerator<Batch> {
   const { source, late } = o;
   if (plan.aggregate) {
     const rows = await source.aggregate(filter, plan.aggregate);
@@ -141,7 +141,7 @@ async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVa
   if (!late && format.rowEnd) {
     const threads = encodeThreads();
     if (canEncodeInParallel(source, format.name, threads)) {
-      const chunks = await parallelEncode(source, encodeSpec(o, filter, excludeIds, vars, format), threads, warnings, o.signal);
+      const chunks = await parallelEncode(source, encodeSpec(o, filter, exclude, vars, format), threads, warnings, o.signal);
       if (chunks) {
         o.onVerbose?.(`${o.job.name}: reading and encoding on ${threads} threads`);
         for await (const c of chunks) yield encodedBatch(format, c.bytes, c.rows);
@@ -152,13 +152,13 @@ async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVa
   const mapper = createRecordMapper(o.job.fields, warnings);
   const reads: AsyncIterable<RowPage>[] = [];
   const columns = mapper.columns;
-  if (!late) reads.push(source.read({ filter, columns, upTo: o.upTo, excludeIds }, o.signal));
+  if (!late) reads.push(source.read({ filter, columns, upTo: o.upTo, exclude }, o.signal));
   else {
-    if (late.after.kind !== 'none') reads.push(source.read({ filter, columns, after: late.after, upTo: o.upTo, excludeIds }, o.signal));
+    if (late.after.kind !== 'none') reads.push(source.read({ filter, columns, after: late.after, upTo: o.upTo, exclude }, o.signal));
     // The last run's pending rows lie at or before its position; rows after it are the read above's.
     const upTo = late.after.kind !== 'none' ? late.after : undefined;
     for (let i = 0; i < late.pendingIds.length; i += 500) {
-      reads.push(source.read({ filter: { ...filter, ids: late.pendingIds.slice(i, i + 500) }, columns, upTo, excludeIds }, o.signal));
+      reads.push(source.read({ filter: { ...filter, ids: late.pendingIds.slice(i, i + 500) }, columns, upTo, exclude }, o.signal));
     }
   }
   for (const r of reads) {
@@ -192,8 +192,9 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   // Rows still processing now (up to the snapshot) wait for the next run, and this run leaves them out even if
   // they finish while it reads: found at the end instead, a row that finished after its range was read would be
   // neither delivered nor pending, and one found at the start but also read would be delivered twice.
-  const pendingIds = aggregated ? [] : await o.source.processingIds({ ...filter, completedOnly: false }, o.upTo);
-  const rows = batches(o, plan, vars, filter, pendingIds, warnings, format)[Symbol.asyncIterator]();
+  const processing = aggregated ? null : await o.source.processingRows({ ...filter, completedOnly: false }, o.upTo);
+  const exclude: Excluded | undefined = processing?.positions?.length ? { positions: processing.positions } : processing?.ids?.length ? { ids: processing.ids } : undefined;
+  const rows = batches(o, plan, vars, filter, exclude, warnings, format)[Symbol.asyncIterator]();
   let pending: Batch | null = null;
   let exhausted = false;
   const fill = async (): Promise<Batch | null> => {
@@ -208,7 +209,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   const parts: WrittenPart[] = [];
   const threads = encodeThreads();
   const onThread = format.name === 'parquet' && !late && !aggregated && dest.kind !== 'stream' && canEncodeInParallel(o.source, format.name, threads)
-    ? await parallelParquet(o.source, encodeSpec(o, filter, pendingIds, vars, format), plan.schema, threads, warnings, (n) => o.onRows?.(n), o.signal)
+    ? await parallelParquet(o.source, encodeSpec(o, filter, exclude, vars, format), plan.schema, threads, warnings, (n) => o.onRows?.(n), o.signal)
     : null;
   if (onThread) o.onVerbose?.(`${job.name}: reading and encoding Parquet row groups on ${threads} threads`);
   try {
@@ -243,6 +244,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
     await onThread?.close();
   }
 
+  const pendingIds = !processing ? [] : processing.ids ?? await o.source.idsAt!(processing.positions);
   const nowIso = isoMs(Date.now());
   const prev = late?.previous;
   const files = [

@@ -9,13 +9,13 @@ import type { RecordSchema } from '../record/fields.js';
 import type { RecordWarnings } from '../record/json-cell.js';
 import type { Filter } from '../source/filter.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
-import type { LogSource, SourcePosition } from '../source/types.js';
+import type { Excluded, LogSource, SourcePosition } from '../source/types.js';
 import type { RunVars } from '../transform/types.js';
 
 /** What an encoding thread needs to rebuild the main thread's mapper, transforms and encoder. */
 export interface EncodeSpec {
   dbPath: string;
-  query: { filter: Filter; upTo?: SourcePosition; excludeIds?: readonly string[] };
+  query: { filter: Filter; upTo?: SourcePosition; exclude?: Excluded };
   fields: string[];
   transforms: TransformConfig[];
   vars: RunVars;

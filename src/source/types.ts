@@ -31,14 +31,44 @@ export interface ReadQuery {
    * `processing` when it began. Each is delivered by a later run, once, even
    * if it finishes while this read is under way.
    */
-  excludeIds?: readonly string[];
+  exclude?: Excluded;
   pageSize?: number;
 }
 
-/** A filter for pages of a read that drops its `excludeIds` rows (by the `id` column), or null when there are none. */
-export function excluder(q: Pick<ReadQuery, 'excludeIds'>, names: readonly string[]): ((rows: unknown[][]) => unknown[][]) | null {
-  if (!q.excludeIds?.length) return null;
-  const skip = new Set(q.excludeIds);
+/** Rows a read leaves out: by insert position (ascending; 8 bytes a row) where the source has one, else by id. */
+export interface Excluded {
+  positions?: Float64Array;
+  ids?: readonly string[];
+}
+
+/**
+ * Rows still `processing`: by insert position (ascending) where the source
+ * has one, and their ids are looked up when the run ends (`idsAt`), so a long
+ * list of ids is not held through the read; otherwise by id.
+ */
+export type ProcessingRows = { positions: Float64Array; ids?: undefined } | { ids: string[]; positions?: undefined };
+
+/** A filter for pages of a read that drops its excluded rows, or null when there are none. */
+export function excluder(q: Pick<ReadQuery, 'exclude'>, names: readonly string[]): ((rows: unknown[][]) => unknown[][]) | null {
+  const pos = q.exclude?.positions;
+  if (pos?.length) {
+    const i = names.indexOf('__pos');
+    const has = (p: number) => {
+      let lo = 0;
+      let hi = pos.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const v = pos[mid]!;
+        if (v === p) return true;
+        if (v < p) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      return false;
+    };
+    return (rows) => (rows.some((r) => has(r[i] as number)) ? rows.filter((r) => !has(r[i] as number)) : rows);
+  }
+  if (!q.exclude?.ids?.length) return null;
+  const skip = new Set(q.exclude.ids);
   const i = names.indexOf('id');
   if (i < 0) throw new Error('a read that excludes ids must select the id column');
   return (rows) => (rows.some((r) => skip.has(r[i] as string)) ? rows.filter((r) => !skip.has(r[i] as string)) : rows);
@@ -76,7 +106,9 @@ export interface LogSource {
   /** The current high-water mark of inserts. */
   position(): Promise<SourcePosition>;
   /** Ids of rows in the filter that are still `processing` (re-checked later as late rows). */
-  /** Ids of the rows under the filter that are still `processing`, up to a position when given. */
-  processingIds(filter: Filter, upTo?: SourcePosition): Promise<string[]>;
+  /** The rows under the filter that are still `processing`, up to a position when given. */
+  processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows>;
+  /** The ids of the rows at these positions (rows since deleted have none): sources that list processing rows by position. */
+  idsAt?(positions: Float64Array): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, type AggregateSpec, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -198,11 +198,11 @@ export class PostgresSource implements LogSource {
     return r.rows.map((row) => shapeAggregateRow(row, keys, spec.metrics));
   }
 
-  async processingIds(filter: Filter, upTo?: SourcePosition): Promise<string[]> {
+  async processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows> {
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, processingFilter(filter), params)];
     const r = await this.q<{ id: string }>(`SELECT "id" FROM logs ${whereClause(conds)}`, params);
-    return r.rows.map((x) => x.id);
+    return { ids: r.rows.map((x) => x.id) };
   }
 
   async close(): Promise<void> {

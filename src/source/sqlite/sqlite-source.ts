@@ -4,7 +4,7 @@ import { CliError, ExitCode } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, type AggregateSpec, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
@@ -76,8 +76,8 @@ export class SqliteSource implements LogSource {
       if (missing.length) {
         throw new CliError('open the log DB', `${path} is not a Bifrost log DB (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
       }
-      // Reads are scans, which the OS page cache serves: a 2 MB page cache per connection (the DB's own setting
-      // may ask for far more, in every encoding thread) keeps memory flat.
+      // Reads are scans, which the OS page cache serves: a 2 MB page cache per connection (better-sqlite3's
+      // default is 16 MB, in every encoding thread) keeps memory flat.
       db.pragma('cache_size = -2048');
       const tsIndex = SqliteSource.findTimestampIndex(db);
       return new SqliteSource(path, db, { columns, types: new Map(), hasIncNumber: false }, tsIndex);
@@ -272,10 +272,20 @@ export class SqliteSource implements LogSource {
     return rows.map((r) => r.detail);
   }
 
-  async processingIds(filter: Filter, upTo?: SourcePosition): Promise<string[]> {
+  async processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows> {
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, processingFilter(filter), params)];
-    return (this.db.prepare(`SELECT id FROM logs ${whereClause(conds)}`).pluck().all(...params) as string[]);
+    const rowids = this.db.prepare(`SELECT rowid FROM logs ${whereClause(conds)}`).pluck().all(...params) as number[];
+    return { positions: Float64Array.from(rowids).sort() };
+  }
+
+  async idsAt(positions: Float64Array): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < positions.length; i += 500) {
+      const chunk = Array.from(positions.subarray(i, i + 500));
+      ids.push(...(this.db.prepare(`SELECT id FROM logs WHERE rowid IN (${chunk.map(() => '?').join(',')}) ORDER BY rowid`).pluck().all(...chunk) as string[]));
+    }
+    return ids;
   }
 
   async close(): Promise<void> {
