@@ -144,7 +144,7 @@ export interface EncodedRowGroup {
  * thread. `ParquetAssembler` places the groups in a file.
  */
 export function createRowGroupEncoder(schema: RecordSchema, compression: Compression): { add(records: readonly ExportRecord[]): void; finish(): EncodedRowGroup[] } {
-  let cols = new Columns(schema);
+  const cols = new Columns(schema);
   const groups: EncodedRowGroup[] = [];
   const cut = () => {
     if (!cols.rows) return;
@@ -153,7 +153,6 @@ export function createRowGroupEncoder(schema: RecordSchema, compression: Compres
     const pw = createWriter(schema, writer, compression);
     cols.writeGroup(pw);
     groups.push({ rows, bytes: writer.take()!.subarray(4), meta: { group: pw.row_groups[0], indexes: pw.pendingIndexes } });
-    cols = new Columns(schema);
   };
   return {
     add(records) {

@@ -148,6 +148,12 @@ class EncodePool<Req extends { seq: number }, Reply extends { seq: number; error
   }
 }
 
+/** The rowid span (lo, hi] a read covers, or null when it is too small to be worth the threads. */
+async function threadSpan(source: SqliteSource, spec: Omit<EncodeSpec, 'dbPath'>): Promise<[number, number] | null> {
+  const [lo, hi] = await source.readSpan({ filter: spec.query.filter, columns: [], upTo: spec.query.upTo });
+  return hi - lo < PARALLEL_MIN_ROWIDS ? null : [lo, hi];
+}
+
 /**
  * Reads, maps, transforms and encodes a SQLite read in rowid ranges on
  * `threads` worker threads, each with its own read-only connection and short
@@ -159,8 +165,9 @@ class EncodePool<Req extends { seq: number }, Reply extends { seq: number; error
 export async function parallelEncode(
   source: SqliteSource, spec: Omit<EncodeSpec, 'dbPath'>, threads: number, warnings: RecordWarnings, signal?: AbortSignal,
 ): Promise<AsyncGenerator<EncodedChunk> | null> {
-  const [lo, hi] = await source.readSpan({ filter: spec.query.filter, columns: [], upTo: spec.query.upTo });
-  if (hi - lo < PARALLEL_MIN_ROWIDS) return null;
+  const span = await threadSpan(source, spec);
+  if (!span) return null;
+  const [lo, hi] = span;
   return chunksInOrder(new EncodePool<ChunkRequest, ChunkReply>({ ...spec, dbPath: source.path }, threads, WORKER_HEAP, signal), threads, lo, hi, warnings);
 }
 
@@ -199,8 +206,9 @@ async function* chunksInOrder(pool: EncodePool<ChunkRequest, ChunkReply>, thread
 export async function parallelParquet(
   source: SqliteSource, spec: Omit<EncodeSpec, 'dbPath'>, schema: RecordSchema, threads: number, warnings: RecordWarnings, onRows: (n: number) => void, signal?: AbortSignal,
 ): Promise<ParquetParts | null> {
-  const [lo, hi] = await source.readSpan({ filter: spec.query.filter, columns: [], upTo: spec.query.upTo });
-  if (hi - lo < PARALLEL_MIN_ROWIDS) return null;
+  const span = await threadSpan(source, spec);
+  if (!span) return null;
+  const [lo, hi] = span;
   const pool = new EncodePool<GroupRequest, GroupReply>({ ...spec, dbPath: source.path }, threads, PARQUET_HEAP, signal);
   const release = releaseEvery(RELEASE_BYTES);
   // Requests in rowid order: the head holds the next groups to write.

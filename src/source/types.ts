@@ -48,30 +48,41 @@ export interface Excluded {
  */
 export type ProcessingRows = { positions: Float64Array; ids?: undefined } | { ids: string[]; positions?: undefined };
 
-/** A filter for pages of a read that drops its excluded rows, or null when there are none. */
+/** The index of the first value in ascending `a` that is at least `v`. */
+function lowerBound(a: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A filter for pages of a read that drops its excluded rows, or null when
+ * there are none. Excluded positions are tested once per page against the
+ * page's first and last position (reads by position return rows in position
+ * order), and row by row only when one falls inside it.
+ */
 export function excluder(q: Pick<ReadQuery, 'exclude'>, names: readonly string[]): ((rows: unknown[][]) => unknown[][]) | null {
   const pos = q.exclude?.positions;
   if (pos?.length) {
     const i = names.indexOf('__pos');
-    const has = (p: number) => {
-      let lo = 0;
-      let hi = pos.length - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const v = pos[mid]!;
-        if (v === p) return true;
-        if (v < p) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return false;
+    const has = (r: unknown[]) => { const p = r[i] as number; const k = lowerBound(pos, p); return pos[k] === p; };
+    return (rows) => {
+      if (!rows.length || lowerBound(pos, rows[0]![i] as number) >= lowerBound(pos, (rows[rows.length - 1]![i] as number) + 1)) return rows;
+      return rows.filter((r) => !has(r));
     };
-    return (rows) => (rows.some((r) => has(r[i] as number)) ? rows.filter((r) => !has(r[i] as number)) : rows);
   }
-  if (!q.exclude?.ids?.length) return null;
-  const skip = new Set(q.exclude.ids);
+  const ids = q.exclude?.ids;
+  if (!ids?.length) return null;
+  const skip = new Set(ids);
   const i = names.indexOf('id');
   if (i < 0) throw new Error('a read that excludes ids must select the id column');
-  return (rows) => (rows.some((r) => skip.has(r[i] as string)) ? rows.filter((r) => !skip.has(r[i] as string)) : rows);
+  const has = (r: unknown[]) => skip.has(r[i] as string);
+  return (rows) => (rows.some(has) ? rows.filter((r) => !has(r)) : rows);
 }
 
 export type SortKey = 'timestamp' | 'latency' | 'tokens' | 'cost';
