@@ -9,6 +9,15 @@ export interface RecordEncoder {
   finish(): Buffer | null;
 }
 
+/**
+ * Writes rows straight from a reader's row arrays, without building records:
+ * `cells` gives each field's value of a row, in schema order. The bytes equal
+ * what `createEncoder` writes for the same records (rows only, no header).
+ */
+export interface RowWriter {
+  push(rows: readonly unknown[][], cells: readonly ((row: unknown[]) => unknown)[]): Buffer | null;
+}
+
 export interface Format {
   readonly name: 'jsonl' | 'json' | 'csv' | 'parquet';
   readonly extension: string;
@@ -16,6 +25,8 @@ export interface Format {
   /** Whether --gzip wraps the file (Parquet compresses inside instead). */
   readonly wrapsGzip: boolean;
   createEncoder(schema: RecordSchema, opts: EncoderOptions): RecordEncoder;
+  /** The fast path of an export without transforms (see RowWriter). */
+  createRowWriter?(opts: EncoderOptions): RowWriter;
   /**
    * Row-framed formats (each record its own run of bytes, no separators):
    * the byte offset just past the `n`-th record of an encoded run of

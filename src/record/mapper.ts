@@ -2,11 +2,18 @@ import type { RowPage } from '../source/types.js';
 import { truthy, type ExportRecord, type FieldDef, type RecordSchema, type RowAccess } from './fields.js';
 import type { RecordWarnings } from './json-cell.js';
 
+export type Cell = (row: unknown[]) => unknown;
+
 export interface RecordMapper {
   readonly schema: RecordSchema;
   /** Canonical DB columns the reader must select. */
   readonly columns: readonly string[];
   map(page: RowPage): ExportRecord[];
+  /**
+   * Each field's value of a row of this page layout, in schema order, for
+   * writers that skip records (content fields are null for content_hidden rows).
+   */
+  cells(pageColumns: readonly string[]): readonly Cell[];
 }
 
 /**
@@ -15,41 +22,40 @@ export interface RecordMapper {
  */
 export function createRecordMapper(fields: readonly FieldDef[], warnings: RecordWarnings): RecordMapper {
   const hasContent = fields.some((f) => f.content);
-  const columns = new Set<string>(['id', 'status']);
+  const columns = new Set<string>(['id']);
   for (const f of fields) for (const d of f.deps) if (!d.startsWith('__')) columns.add(d);
   if (hasContent) columns.add('content_hidden').add('has_object');
+  const names = fields.map((f) => f.name);
 
-  let compiledFor: readonly string[] | null = null;
-  let compiled: ((r: unknown[]) => ExportRecord) | null = null;
+  let layout: { columns: readonly string[]; cells: Cell[]; record: (r: unknown[]) => ExportRecord } | null = null;
 
   function compile(pageColumns: readonly string[]) {
+    if (layout?.columns === pageColumns) return layout;
     const index = new Map(pageColumns.map((c, i) => [c, i]));
     const access: RowAccess = { idx: (c) => index.get(c) ?? -1, warnings };
-    const getters = fields.map((f) => f.make(access));
-    const names = fields.map((f) => f.name);
-    const contentMask = fields.map((f) => !!f.content);
-    const hidden = index.get('content_hidden') ?? -1;
+    const hidden = hasContent ? index.get('content_hidden') ?? -1 : -1;
+    const cells = fields.map((f): Cell => {
+      const get = f.make(access);
+      return hidden >= 0 && f.content ? (r) => (truthy(r[hidden]) ? null : get(r)) : get;
+    });
     const n = names.length;
-    return (r: unknown[]): ExportRecord => {
+    const record = (r: unknown[]): ExportRecord => {
       const rec: ExportRecord = {};
-      const hide = hasContent && hidden >= 0 && truthy(r[hidden]);
-      for (let i = 0; i < n; i++) rec[names[i]!] = hide && contentMask[i] ? null : getters[i]!(r);
+      for (let i = 0; i < n; i++) rec[names[i]!] = cells[i]!(r);
       return rec;
     };
+    return (layout = { columns: pageColumns, cells, record });
   }
 
   return {
     schema: fields.map(({ name, type, nullable }) => ({ name, type, nullable })),
     columns: [...columns],
     map(page) {
-      if (compiledFor !== page.columns) {
-        compiled = compile(page.columns);
-        compiledFor = page.columns;
-      }
-      const f = compiled!;
+      const f = compile(page.columns).record;
       const out = new Array<ExportRecord>(page.rows.length);
       for (let i = 0; i < page.rows.length; i++) out[i] = f(page.rows[i]!);
       return out;
     },
+    cells: (pageColumns) => compile(pageColumns).cells,
   };
 }

@@ -61,12 +61,26 @@ if (spec.format === 'parquet') {
     }
   });
 } else {
-  const encoder = (spec.format === 'csv' ? csvFormat : jsonlFormat).createEncoder(plan.schema, { formulaGuard: spec.formulaGuard, header: false });
+  const format = spec.format === 'csv' ? csvFormat : jsonlFormat;
+  const opts = { formulaGuard: spec.formulaGuard, header: false };
+  const encoder = format.createEncoder(plan.schema, opts);
+  // Without transforms, rows go straight from the reader's arrays to bytes where the format can (CSV).
+  const writer = plan.transforms.length ? null : format.createRowWriter?.(opts) ?? null;
   port.on('message', (m: ChunkRequest) => {
     try {
-      const records = plan.apply(mapper.map(source.readRange(query, m.lo, m.hi)));
-      const bytes = own(records.length ? encoder.push(records) : null);
-      port.postMessage({ seq: m.seq, rows: records.length, bytes, ...news() } satisfies ChunkReply, [bytes.buffer as ArrayBuffer]);
+      const page = source.readRange(query, m.lo, m.hi);
+      let rows: number;
+      let out: Buffer | null;
+      if (writer) {
+        rows = page.rows.length;
+        out = writer.push(page.rows, mapper.cells(page.columns));
+      } else {
+        const records = plan.apply(mapper.map(page));
+        rows = records.length;
+        out = rows ? encoder.push(records) : null;
+      }
+      const bytes = own(out);
+      port.postMessage({ seq: m.seq, rows, bytes, ...news() } satisfies ChunkReply, [bytes.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ seq: m.seq, error: (err as Error).message } satisfies ChunkReply);
     }

@@ -161,8 +161,15 @@ async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVa
       reads.push(source.read({ filter: { ...filter, ids: late.pendingIds.slice(i, i + 500) }, columns, upTo, exclude }, o.signal));
     }
   }
+  // Without transforms, rows go straight from the reader's arrays to bytes where the format can (CSV).
+  const writer = plan.transforms.length || !format.rowEnd ? null : format.createRowWriter?.({ formulaGuard: o.job.formulaGuard }) ?? null;
   for (const r of reads) {
     for await (const page of r) {
+      if (writer) {
+        const bytes = writer.push(page.rows, mapper.cells(page.columns));
+        if (bytes) yield encodedBatch(format, bytes, page.rows.length);
+        continue;
+      }
       const records = plan.apply(mapper.map(page));
       if (records.length) yield recordBatch(records);
     }
