@@ -4,10 +4,9 @@ import { createWarnings } from '../record/json-cell.js';
 import { selectFields } from '../record/fields.js';
 import { csvFormat } from '../format/csv.js';
 import { jsonlFormat } from '../format/jsonl.js';
-import { createRowGroupEncoder } from '../format/parquet.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
 import { planTransforms } from '../transform/compose.js';
-import { CHUNK_ROWIDS, type ChunkReply, type ChunkRequest, type EncodeSpec, type GroupReply, type GroupRequest } from './parallel-encode.js';
+import type { ChunkReply, ChunkRequest, EncodeSpec, GroupReply, GroupRequest } from './parallel-encode.js';
 
 /**
  * An encoding thread of an export: its own read-only connection and the same
@@ -34,6 +33,9 @@ const news = () => {
 
 if (spec.format === 'parquet') {
   // Row groups of one rowid range per request, read in the same short range statements as the JSONL/CSV threads.
+  // (Loaded here only: a JSONL/CSV thread starts sooner without the Parquet writer.)
+  const { createRowGroupEncoder } = await import('../format/parquet.js');
+  const { CHUNK_ROWIDS } = await import('./parallel-encode.js');
   port.on('message', (m: GroupRequest) => {
     try {
       const enc = createRowGroupEncoder(plan.schema, spec.compression);

@@ -34,10 +34,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const dataFiles = (d: string) => readdirSync(d).filter((f) => !f.startsWith('.') && !f.endsWith('.manifest.json')).sort();
 const manifest = (d: string) => JSON.parse(readFileSync(join(d, readdirSync(d).find((f) => f.endsWith('.manifest.json'))!), 'utf8'));
 
-async function exportWith(threads: number, args: string[]) {
+async function exportWith(threads: number, args: string[], transforms = ['--anonymize', 'customer_id', '--hash-key-env', 'HK']) {
   const out = join(dir, `out${++n}`);
   const r = await cli(['export', '--db', db, '--since', SINCE, '--until', UNTIL, '--dest', 'file', '--out', out, '--state-dir', join(dir, 'state'),
-    '--max-rows-per-file', '7777', '--verbose', '--anonymize', 'customer_id', '--hash-key-env', 'HK', ...args], { env: { BIFROST_LOGS_THREADS: String(threads), HK: 'k3y' } });
+    '--max-rows-per-file', '7777', '--verbose', ...transforms, ...args], { env: { BIFROST_LOGS_THREADS: String(threads), HK: 'k3y' } });
   expect(r.code, r.stderr).toBe(0);
   // Proof of which path ran: one thread never starts the encoding threads.
   if (threads > 1) expect(r.stderr).toMatch(args.includes('parquet') ? new RegExp(`reading and encoding Parquet row groups on ${threads} threads`) : new RegExp(`reading and encoding on ${threads} threads`));
@@ -78,6 +78,30 @@ describe('encoding threads', () => {
     expect(ids.sort()).toEqual(want);
     // The quote-aware cut of CSV chunks is exercised by cells that hold line breaks.
     if (kind === 'csv') expect(lineBreaks).toBeGreaterThan(1000);
+  });
+
+  it('csv without transforms: cells written straight from the rows equal the record path\'s, on one thread and on two', async () => {
+    const args = ['--format', 'csv', '--include', 'request_logs,response_logs,error_logs,traces'];
+    const one = await exportWith(1, args, []);
+    const two = await exportWith(2, args, []);
+    // The same export through the record path (a transform turns the row writer off), for every column but the transformed one.
+    const viaRecords = await exportWith(2, args);
+    const files = dataFiles(one);
+    expect(dataFiles(two)).toEqual(files);
+    for (const f of files) expect(readFileSync(join(two, f)).equals(readFileSync(join(one, f))), f).toBe(true);
+    let rows = 0;
+    for (const f of files) {
+      const direct = parseCsv(readFileSync(join(one, f)), { columns: true }) as Array<Record<string, string>>;
+      const records = parseCsv(readFileSync(join(viaRecords, f)), { columns: true }) as Array<Record<string, string>>;
+      expect(direct.length).toBe(records.length);
+      direct.forEach((r, i) => {
+        expect(r.customer_id === '').toBe(records[i]!.customer_id === '');
+        expect({ ...r, customer_id: null }).toEqual({ ...records[i], customer_id: null });
+      });
+      rows += direct.length;
+    }
+    expect(rows).toBe(want.length);
+    expect(manifest(two).warnings).toEqual(manifest(viaRecords).warnings);
   });
 
   const text = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
