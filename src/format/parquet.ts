@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { ExportRecord, FieldType, RecordSchema } from '../record/fields.js';
+import { PARQUET_INFO } from './parquet-info.js';
 import type { EncoderOptions, Format } from './types.js';
 
 /** A ByteWriter that hands each flushed row group out instead of growing forever. */
@@ -104,10 +105,7 @@ class Columns {
 
 /** Columnar Parquet, one row group buffered at a time. JSON columns are UTF8 JSON text. */
 export const parquetFormat: Format = {
-  name: 'parquet',
-  extension: 'parquet',
-  contentType: 'application/vnd.apache.parquet',
-  wrapsGzip: false,
+  ...PARQUET_INFO,
   createEncoder(schema, opts) {
     const rowGroupRows = opts.rowGroupRows ?? 50_000;
     const writer = new ChunkWriter(1 << 20);

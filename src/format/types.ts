@@ -24,6 +24,8 @@ export interface Format {
   readonly contentType: string;
   /** Whether --gzip wraps the file (Parquet compresses inside instead). */
   readonly wrapsGzip: boolean;
+  /** Loads what the encoder needs, where that is heavy (Parquet); call before `createEncoder`. */
+  ready?(): Promise<void>;
   createEncoder(schema: RecordSchema, opts: EncoderOptions): RecordEncoder;
   /** The fast path of an export without transforms (see RowWriter). */
   createRowWriter?(opts: EncoderOptions): RowWriter;

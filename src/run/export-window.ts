@@ -188,6 +188,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   const plan = planTransforms(job.transforms, job.fields.map(({ name, type, nullable }) => ({ name, type, nullable })), vars, job.timezone, `${job.name}.transformations`);
   const filter = { ...(o.baseFilter ?? windowFilter(job, w, o.now)), ...(w.start > 0 ? { start: w.start } : {}), end: w.end, completedOnly: true };
   const { format, gzip } = partFormat(job, dest);
+  await format.ready?.();
   const kp = keyParts(job, w);
   const kind: 'part' | 'late' = late ? 'late' : 'part';
   // An aggregated window is re-delivered whole: its late run replaces the part.

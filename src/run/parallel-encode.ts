@@ -4,7 +4,7 @@ import { configError } from '../errors.js';
 import { releaseEvery } from '../util/gc.js';
 import type { TransformConfig } from '../config/schema.js';
 import type { EncoderOptions } from '../format/types.js';
-import { ParquetAssembler, type EncodedRowGroup } from '../format/parquet.js';
+import type { EncodedRowGroup } from '../format/parquet.js';
 import type { RecordSchema } from '../record/fields.js';
 import type { RecordWarnings } from '../record/json-cell.js';
 import type { Filter } from '../source/filter.js';
@@ -209,6 +209,7 @@ export async function parallelParquet(
   const span = await threadSpan(source, spec);
   if (!span) return null;
   const [lo, hi] = span;
+  const { ParquetAssembler } = await import('../format/parquet.js');
   const pool = new EncodePool<GroupRequest, GroupReply>({ ...spec, dbPath: source.path }, threads, PARQUET_HEAP, signal);
   const release = releaseEvery(RELEASE_BYTES);
   // Requests in rowid order: the head holds the next groups to write.

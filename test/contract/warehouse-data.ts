@@ -1,6 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { parquetReadObjects } from 'hyparquet';
 import { formatByName } from '../../src/format/index.js';
+import { parquetFormat } from '../../src/format/parquet.js';
 import type { RecordSchema } from '../../src/record/fields.js';
 import type { Destination, WrittenPart } from '../../src/destination/types.js';
 
@@ -56,7 +57,7 @@ export function records(tag: string, n: number, w: { start: number; end: number 
 
 /** A part's bytes, as run/export-window encodes them for this destination. */
 export function encode(format: 'jsonl' | 'parquet', schema: RecordSchema, rs: Rec[]): Buffer {
-  const enc = formatByName(format).createEncoder(schema, { compression: 'none', metadata: { 'bifrost-logs.export': 'test' } });
+  const enc = (format === 'parquet' ? parquetFormat : formatByName(format)).createEncoder(schema, { compression: 'none', metadata: { 'bifrost-logs.export': 'test' } });
   return Buffer.concat([enc.push(rs) ?? Buffer.alloc(0), enc.finish() ?? Buffer.alloc(0)]);
 }
 
