@@ -3,6 +3,8 @@ import { escapeLike } from '../filter.js';
 import { offsetSegments, type OffsetSegment } from '../../util/tz.js';
 import { DAY_MS } from '../../util/time.js';
 
+const HOUR_MS = 3_600_000;
+
 const TS = '"timestamp"';
 
 /**
@@ -34,6 +36,12 @@ function dayText(ms: number): string {
 export interface SqliteDialect extends AggregateDialect {
   /** A ±1 day text range on the indexed column that cannot miss a row of [start, end). */
   coarseTime(params: unknown[], start?: number, end?: number): string | null;
+  /**
+   * The coarse text range of [start, end) cut into pieces on the indexed
+   * column: an inner piece whose rows surely lie inside the range, and the
+   * margins, where only the exact time test can tell.
+   */
+  spanPieces(start?: number, end?: number): Array<{ sql: string; params: string[]; exact: boolean }>;
 }
 
 export function createSqliteDialect(segments: (zone: string) => OffsetSegment[]): SqliteDialect {
@@ -61,6 +69,26 @@ export function createSqliteDialect(segments: (zone: string) => OffsetSegment[])
       if (start !== undefined) { params.push(dayText(start - DAY_MS)); c.push(`${TS} >= ?`); }
       if (end !== undefined) { params.push(dayText(end + 2 * DAY_MS)); c.push(`${TS} < ?`); }
       return c.length ? c.join(' AND ') : null;
+    },
+    spanPieces(start, end) {
+      const range = (from: string | null, to: string | null) => {
+        const params: string[] = [];
+        const c: string[] = [];
+        if (from !== null) { params.push(from); c.push(`${TS} >= ?`); }
+        if (to !== null) { params.push(to); c.push(`${TS} < ?`); }
+        return { sql: c.length ? c.join(' AND ') : 'TRUE', params };
+      };
+      const coarseFrom = start === undefined ? null : dayText(start - DAY_MS);
+      const coarseTo = end === undefined ? null : dayText(end + 2 * DAY_MS);
+      // A row's text starts with its local date L, and its instant lies in [L − 14 h, L + 1 day + 14 h):
+      // it is surely inside the range when L ≥ start + 14 h and L + 1 day + 14 h ≤ end.
+      const innerFrom = start === undefined ? null : dayText(Math.ceil((start + 14 * HOUR_MS) / DAY_MS) * DAY_MS);
+      const innerTo = end === undefined ? null : dayText(Math.floor((end - DAY_MS - 14 * HOUR_MS) / DAY_MS) * DAY_MS + DAY_MS);
+      if (innerFrom !== null && innerTo !== null && innerFrom >= innerTo) return [{ ...range(coarseFrom, coarseTo), exact: true }];
+      const pieces = [{ ...range(innerFrom, innerTo), exact: false }];
+      if (start !== undefined) pieces.push({ ...range(coarseFrom, innerFrom), exact: true });
+      if (end !== undefined) pieces.push({ ...range(innerTo, coarseTo), exact: true });
+      return pieces;
     },
     metadataValue(params, key) {
       params.push(`$."${key}"`);

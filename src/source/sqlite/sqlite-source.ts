@@ -137,19 +137,38 @@ export class SqliteSource implements LogSource {
     };
   }
 
-  /** The rowid span worth scanning for a time filter, found through the timestamp index. */
+  /**
+   * The rowid span (lo, hi] that holds every row of a time filter, found in
+   * the timestamp index: the first and last rowid whose exact time falls in
+   * the range. The index holds the text and the rowid, so the exact test runs
+   * on index entries alone (the coarse ±1 day text range around a one-day
+   * window covers three or four days), and the table scan then covers only
+   * the rows inserted between the window's first and last row.
+   */
   private rowidSpan(f: Filter, lo: number, hi: number): [number, number] {
     if (!this.timestampIndex || (f.start === undefined && f.end === undefined)) return [lo, hi];
-    const params: unknown[] = [];
-    const coarse = this.d.coarseTime(params, f.start, f.end)!;
     // A range that covers every row (a full backfill) needs no scan of the index: its two ends say so.
     const ends = this.timestampEnds();
     if (ends.lo === null || ends.hi === null) return [0, -1];
-    const [from, to] = [f.start !== undefined ? params[0] as string : null, f.end !== undefined ? params[params.length - 1] as string : null];
+    const coarse: unknown[] = [];
+    this.d.coarseTime(coarse, f.start, f.end);
+    const [from, to] = [f.start !== undefined ? coarse[0] as string : null, f.end !== undefined ? coarse[coarse.length - 1] as string : null];
     if ((from === null || ends.lo >= from) && (to === null || ends.hi < to)) return [lo, hi];
-    const r = this.db.prepare(`SELECT min(rowid) AS a, max(rowid) AS b FROM logs INDEXED BY "${this.timestampIndex.replace(/"/g, '""')}" WHERE ${coarse}`).get(...params) as { a: number | null; b: number | null };
-    if (r.a === null || r.b === null) return [0, -1];
-    return [Math.max(lo, r.a - 1), Math.min(hi, r.b)];
+    // The inner text range needs no exact test (a bare index range, as cheap as the coarse one); only the
+    // margins, a day or two at each end, pay for it.
+    let a = Infinity;
+    let b = -Infinity;
+    const ix = `"${this.timestampIndex.replace(/"/g, '""')}"`;
+    for (const piece of this.d.spanPieces(f.start, f.end)) {
+      const params: unknown[] = [...piece.params];
+      const conds = [piece.sql];
+      if (piece.exact && f.start !== undefined) { params.push(f.start); conds.push(`${SQLITE_TS_MS} >= ?`); }
+      if (piece.exact && f.end !== undefined) { params.push(f.end); conds.push(`${SQLITE_TS_MS} < ?`); }
+      const r = this.db.prepare(`SELECT min(rowid) AS a, max(rowid) AS b FROM logs INDEXED BY ${ix} WHERE ${conds.join(' AND ')}`).get(...params) as { a: number | null; b: number | null };
+      if (r.a !== null && r.b !== null) { a = Math.min(a, r.a); b = Math.max(b, r.b); }
+    }
+    if (a > b) return [0, -1];
+    return [Math.max(lo, a - 1), Math.min(hi, b)];
   }
 
   /**
