@@ -188,7 +188,7 @@ lines.push('');
 lines.push('| rows | operation | bifrost-logs (s) | reference | reference (s) | ratio | target | peak RSS (MB) |');
 lines.push('|---|---|---|---|---|---|---|---|');
 for (const { rows, r } of results) {
-  const row = (label, ours, ref, target) => lines.push(`| ${rows.toLocaleString('en')} | ${label} | ${f(ours.secs)} | ${ref.label} | ${f(ref.secs)} | **${f(ours.secs / ref.secs)}×** | ≤ ${target}× | ${ours.rssMB.toFixed(0)} |`);
+  const row = (label, ours, ref, target) => lines.push(`| ${rows.toLocaleString('en')} | ${label} | ${f(ours.secs)} | ${ref.label} | ${f(ref.secs)} | **${f(ours.secs / ref.secs)}×** | ${target === '–' ? '–' : `≤ ${target}×`} | ${ours.rssMB.toFixed(0)} |`);
   row('export JSONL (12-field record)', r.jsonl, r.sqliteJson, 2.0);
   row('export CSV (12-field record)', r.csv, r.sqliteCsv, 2.0);
   row('export Parquet (12-field record)', r.parquet, r.sqliteJson, 3.0);
