@@ -65,9 +65,9 @@ if (spec.format === 'parquet') {
 } else {
   const format = spec.format === 'csv' ? csvFormat : jsonlFormat;
   const opts = { formulaGuard: spec.formulaGuard, header: false };
-  const encoder = format.createEncoder(plan.schema, opts);
   // Without transforms, rows go straight from the reader's arrays to bytes where the format can (CSV).
   const writer = plan.transforms.length ? null : format.createRowWriter?.(opts) ?? null;
+  const encoder = writer ? null : format.createEncoder(plan.schema, opts);
   port.on('message', (m: ChunkRequest) => {
     try {
       const page = source.readRange(query, m.lo, m.hi);
@@ -79,7 +79,7 @@ if (spec.format === 'parquet') {
       } else {
         const records = plan.apply(mapper.map(page));
         rows = records.length;
-        out = rows ? encoder.push(records) : null;
+        out = rows ? encoder!.push(records) : null;
       }
       const bytes = own(out);
       port.postMessage({ seq: m.seq, rows, bytes, ...news() } satisfies ChunkReply, [bytes.buffer as ArrayBuffer]);

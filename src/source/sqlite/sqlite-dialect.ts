@@ -30,6 +30,15 @@ function dayText(ms: number): string {
 }
 
 /**
+ * The ±1 day text bounds on the indexed column that cannot miss a row of
+ * [start, end): every stored form starts with the local date, and offsets
+ * stay within ±14 h. Null where the range is open.
+ */
+export function coarseBounds(start?: number, end?: number): { from: string | null; to: string | null } {
+  return { from: start === undefined ? null : dayText(start - DAY_MS), to: end === undefined ? null : dayText(end + 2 * DAY_MS) };
+}
+
+/**
  * The SQLite dialect. `segments` supplies the UTC-offset history of a zone
  * over the data's time span, since SQLite has no IANA zone support.
  */
@@ -63,11 +72,10 @@ export function createSqliteDialect(segments: (zone: string) => OffsetSegment[])
       return c;
     },
     coarseTime(params, start, end) {
-      // Every stored form starts with the local date, and offsets stay within
-      // ±14 h, so a ±1 day text range on the indexed column cannot miss a row.
+      const { from, to } = coarseBounds(start, end);
       const c: string[] = [];
-      if (start !== undefined) { params.push(dayText(start - DAY_MS)); c.push(`${TS} >= ?`); }
-      if (end !== undefined) { params.push(dayText(end + 2 * DAY_MS)); c.push(`${TS} < ?`); }
+      if (from !== null) { params.push(from); c.push(`${TS} >= ?`); }
+      if (to !== null) { params.push(to); c.push(`${TS} < ?`); }
       return c.length ? c.join(' AND ') : null;
     },
     spanPieces(start, end) {
@@ -78,8 +86,7 @@ export function createSqliteDialect(segments: (zone: string) => OffsetSegment[])
         if (to !== null) { params.push(to); c.push(`${TS} < ?`); }
         return { sql: c.length ? c.join(' AND ') : 'TRUE', params };
       };
-      const coarseFrom = start === undefined ? null : dayText(start - DAY_MS);
-      const coarseTo = end === undefined ? null : dayText(end + 2 * DAY_MS);
+      const { from: coarseFrom, to: coarseTo } = coarseBounds(start, end);
       // A row's text starts with its local date L, and its instant lies in [L − 14 h, L + 1 day + 14 h):
       // it is surely inside the range when L ≥ start + 14 h and L + 1 day + 14 h ≤ end.
       const innerFrom = start === undefined ? null : dayText(Math.ceil((start + 14 * HOUR_MS) / DAY_MS) * DAY_MS);

@@ -6,7 +6,7 @@ import { filterConditions, processingFilter, whereClause, type Filter } from '..
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
 import { excluder, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
-import { createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
+import { coarseBounds, createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
 const DEFAULT_PAGE = 5000;
 
@@ -150,9 +150,7 @@ export class SqliteSource implements LogSource {
     // A range that covers every row (a full backfill) needs no scan of the index: its two ends say so.
     const ends = this.timestampEnds();
     if (ends.lo === null || ends.hi === null) return [0, -1];
-    const coarse: unknown[] = [];
-    this.d.coarseTime(coarse, f.start, f.end);
-    const [from, to] = [f.start !== undefined ? coarse[0] as string : null, f.end !== undefined ? coarse[coarse.length - 1] as string : null];
+    const { from, to } = coarseBounds(f.start, f.end);
     if ((from === null || ends.lo >= from) && (to === null || ends.hi < to)) return [lo, hi];
     // The inner text range needs no exact test (a bare index range, as cheap as the coarse one); only the
     // margins, a day or two at each end, pay for it.
