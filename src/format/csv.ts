@@ -1,3 +1,4 @@
+import type { Cell } from '../record/mapper.js';
 import type { Format, RowWriter } from './types.js';
 
 const FORMULA = /^[=+\-@\t\r]/;
@@ -50,7 +51,7 @@ class CsvRowWriter implements RowWriter {
 
   constructor(private readonly guard: boolean) {}
 
-  push(rows: readonly unknown[][], cells: readonly ((row: unknown[]) => unknown)[]): Buffer | null {
+  push(rows: readonly unknown[][], cells: readonly Cell[]): Buffer | null {
     if (!rows.length) return null;
     const n = cells.length;
     this.off = 0;

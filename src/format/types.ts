@@ -1,4 +1,5 @@
 import type { ExportRecord, RecordSchema } from '../record/fields.js';
+import type { Cell } from '../record/mapper.js';
 
 /**
  * Turns records into bytes. `push` and `finish` return whatever bytes are
@@ -15,7 +16,7 @@ export interface RecordEncoder {
  * what `createEncoder` writes for the same records (rows only, no header).
  */
 export interface RowWriter {
-  push(rows: readonly unknown[][], cells: readonly ((row: unknown[]) => unknown)[]): Buffer | null;
+  push(rows: readonly unknown[][], cells: readonly Cell[]): Buffer | null;
 }
 
 export interface Format {

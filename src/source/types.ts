@@ -116,7 +116,6 @@ export interface LogSource {
   aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]>;
   /** The current high-water mark of inserts. */
   position(): Promise<SourcePosition>;
-  /** Ids of rows in the filter that are still `processing` (re-checked later as late rows). */
   /** The rows under the filter that are still `processing`, up to a position when given. */
   processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows>;
   /** The ids of the rows at these positions (rows since deleted have none): sources that list processing rows by position. */
