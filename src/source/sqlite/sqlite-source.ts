@@ -103,8 +103,8 @@ export class SqliteSource implements LogSource {
   private segments(zone: string) {
     if (!this.span) {
       const r = this.timestampEnds();
-      const lo = r.lo ? parseStoreTimestamp(r.lo.slice(0, 10)) : Date.now();
-      const hi = r.hi ? parseStoreTimestamp(r.hi.slice(0, 10)) : Date.now();
+      const lo = r.lo ? parseStoreTimestamp(`${r.lo.slice(0, 10)} 00:00:00`) : Date.now();
+      const hi = r.hi ? parseStoreTimestamp(`${r.hi.slice(0, 10)} 00:00:00`) : Date.now();
       this.span = { start: (Number.isNaN(lo) ? 0 : lo) - 2 * DAY_MS, end: (Number.isNaN(hi) ? Date.now() : hi) + 3 * DAY_MS };
     }
     return offsetSegments(zone, this.span.start, this.span.end);
