@@ -6,6 +6,7 @@ import { filterConditions, processingFilter, whereClause, type Filter } from '..
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
 import { excluder, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
+import { topByTime } from './top-by-time.js';
 import { coarseBounds, createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -247,9 +248,22 @@ export class SqliteSource implements LogSource {
     const dir = q.order === 'asc' ? 'ASC' : 'DESC';
     const limit = q.limit ?? -1;
     const offset = q.offset ?? 0;
+    const pageSize = q.pageSize ?? 1000;
+    if (q.sort === 'timestamp' && limit >= 0 && this.timestampIndex) {
+      // Newest (or oldest) first with a limit: walk the timestamp index, entries only, and stop as soon as no
+      // later entry can make the cut, so the cost follows the limit, not the table.
+      const ix = `"${this.timestampIndex.replace(/"/g, '""')}"`;
+      const scan = this.db.prepare(`SELECT rowid, "timestamp" FROM logs INDEXED BY ${ix} ${whereClause(conds)} ORDER BY "timestamp" ${dir}, rowid ${dir}`).raw(true);
+      const picked = topByTime(scan.iterate(...params) as IterableIterator<[number, string]>, limit + offset, q.order).rowids.slice(offset);
+      const fetch = this.db.prepare(`SELECT rowid, ${select} FROM logs WHERE rowid = ?`).raw(true);
+      for (let i = 0; i < picked.length; i += pageSize) {
+        signal?.throwIfAborted();
+        yield { columns: names, rows: picked.slice(i, i + pageSize).map((id) => (fetch.get(id) as unknown[]).slice(1)) };
+      }
+      return;
+    }
     const stmt = this.db.prepare(`SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir}, rowid ${dir} LIMIT ${limit} OFFSET ${offset}`).raw(true);
     let batch: unknown[][] = [];
-    const pageSize = q.pageSize ?? 1000;
     for (const row of stmt.iterate(...params) as IterableIterator<unknown[]>) {
       batch.push(row);
       if (batch.length >= pageSize) {
