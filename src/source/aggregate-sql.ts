@@ -34,6 +34,8 @@ export interface AggregateDialect extends Dialect {
   nullSafeEq(a: string, b: string): string;
   /** Exact floating-point cast. */
   readonly float: string;
+  /** An aggregate equal to PostgreSQL's `percentile_cont(p)` over the non-null values of `expr`. */
+  percentile(p: number, expr: string): string;
 }
 
 const PERCENTILES: Partial<Record<Metric, number>> = { p50_latency: 0.5, p95_latency: 0.95, p99_latency: 0.99 };
@@ -117,33 +119,11 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
     p50_latency: '', p95_latency: '', p99_latency: '',
   };
   const pcts = metrics.filter((x) => PERCENTILES[x] !== undefined);
-  const aggCols = [...k, ...metrics.filter((x) => !PERCENTILES[x]).map((x) => `${m[x]} AS ${x}`)];
+  const doneLat = `CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END`;
+  const aggCols = [...k, ...metrics.map((x) => `${PERCENTILES[x] !== undefined ? d.percentile(PERCENTILES[x]!, doneLat) : m[x]} AS ${x}`)];
   const groupBy = k.length ? ` GROUP BY ${k.join(', ')}` : '';
-  let sql: string;
-  if (!pcts.length) {
-    sql = `WITH base AS (${base}) SELECT ${aggCols.join(', ')} FROM base${groupBy}`;
-  } else {
-    const part = k.length ? `PARTITION BY ${k.join(', ')} ` : '';
-    const pcols = pcts.flatMap((x) => {
-      const p = PERCENTILES[x]!;
-      const pos = `(${p} * (n - 1))`;
-      const lo = `FLOOR(${pos})`;
-      return [
-        `MAX(CASE WHEN rn = ${lo} THEN lat END) AS ${x}_lo`,
-        `MAX(CASE WHEN rn = ${lo} + 1 THEN lat END) AS ${x}_hi`,
-        `MAX(${pos} - ${lo}) AS ${x}_f`,
-      ];
-    });
-    const ranked = `SELECT ${[...k, `${d.float.replace('$', 'lat')} AS lat`, `ROW_NUMBER() OVER (${part}ORDER BY lat) - 1 AS rn`, `COUNT(*) OVER (${part.trim()}) AS n`].join(', ')} FROM base WHERE ${bdone} AND lat IS NOT NULL`;
-    const pct = `SELECT ${[...k, ...pcols].join(', ')} FROM ranked${groupBy}`;
-    const join = k.length ? k.map((c) => d.nullSafeEq(`a.${c}`, `p.${c}`)).join(' AND ') : '1 = 1';
-    const outCols = [...k.map((c) => `a.${c}`), ...metrics.map((x) => (PERCENTILES[x] !== undefined
-      ? `p.${x}_lo + COALESCE(p.${x}_hi - p.${x}_lo, 0) * p.${x}_f AS ${x}`
-      : `a.${x}`))];
-    sql = `WITH base AS (${base}), agg AS (SELECT ${aggCols.join(', ')} FROM base${groupBy}), ranked AS (${ranked}), pct AS (${pct}) ` +
-      `SELECT ${outCols.join(', ')} FROM agg a LEFT JOIN pct p ON ${join}`;
-  }
-  if (k.length) sql += ` ORDER BY ${k.map((c) => (pcts.length ? `a.${c}` : c)).join(', ')}`;
+  let sql = `WITH base AS (${base}) SELECT ${aggCols.join(', ')} FROM base${groupBy}`;
+  if (k.length) sql += ` ORDER BY ${k.join(', ')}`;
   return { sql, params, keys };
 }
 

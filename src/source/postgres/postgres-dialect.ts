@@ -52,5 +52,6 @@ export function createPostgresDialect(): AggregateDialect {
     jsonText: (column, key) => `(CASE WHEN ${validJson(column)} THEN ${jsonb(column)} ->> '${key}' END)`,
     nullSafeEq: (a, b) => `${a} IS NOT DISTINCT FROM ${b}`,
     float: 'CAST($ AS double precision)',
+    percentile: (p, expr) => `percentile_cont(${p}) WITHIN GROUP (ORDER BY ${expr})`,
   };
 }

@@ -5,6 +5,9 @@ import { DAY_MS } from '../../util/time.js';
 
 const HOUR_MS = 3_600_000;
 
+/** The connection-local aggregate `registerPercentile` adds (SQLite has no ordered-set aggregates). */
+export const PERCENTILE_FUNCTION = 'bifrost_logs_percentile_cont';
+
 const TS = '"timestamp"';
 
 /**
@@ -127,6 +130,7 @@ export function createSqliteDialect(segments: (zone: string) => OffsetSegment[])
     jsonText: (column, key) => `(CASE WHEN json_valid("${column}") THEN json_extract("${column}", '$.${key}') END)`,
     nullSafeEq: (a, b) => `${a} IS ${b}`,
     float: 'CAST($ AS REAL)',
+    percentile: (p, expr) => `${PERCENTILE_FUNCTION}(${expr}, ${p})`,
   };
 }
 

@@ -7,6 +7,7 @@ import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } f
 import { excluder, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { topByTime } from './top-by-time.js';
+import { registerPercentile } from './percentile-function.js';
 import { coarseBounds, createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -80,6 +81,7 @@ export class SqliteSource implements LogSource {
       // Reads are scans, which the OS page cache serves: a 2 MB page cache per connection (better-sqlite3's
       // default is 16 MB, in every encoding thread) keeps memory flat.
       db.pragma('cache_size = -2048');
+      registerPercentile(db);
       const tsIndex = SqliteSource.findTimestampIndex(db);
       return new SqliteSource(path, db, { columns, types: new Map(), hasIncNumber: false }, tsIndex);
     } catch (err) {
