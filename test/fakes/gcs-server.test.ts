@@ -94,6 +94,22 @@ describe('the fake GCS server with the real @google-cloud/storage', () => {
     expect(gcs.objects.has('bkt/cut.bin')).toBe(false);
   });
 
+  it('a chunk that is not a multiple of 256 KiB, other than the last, is refused as GCS refuses it', async () => {
+    const start = await fetch(`${gcs.apiEndpoint}/upload/storage/v1/b/bkt/o?uploadType=resumable&name=misaligned.bin`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}',
+    });
+    const session = start.headers.get('location')!;
+    expect(session).toBeTruthy();
+    const odd = await fetch(session, { method: 'PUT', headers: { 'content-range': 'bytes 0-99999/*' }, body: Buffer.alloc(100_000) });
+    expect(odd.status).toBe(400);
+    expect(await odd.text()).toContain('not a multiple of 262144');
+    const aligned = await fetch(session, { method: 'PUT', headers: { 'content-range': 'bytes 0-262143/*' }, body: Buffer.alloc(262_144) });
+    expect(aligned.status).toBe(308);
+    const last = await fetch(session, { method: 'PUT', headers: { 'content-range': 'bytes 262144-262243/262244' }, body: Buffer.alloc(100) });
+    expect(last.status).toBe(200);
+    expect(gcs.objects.get('bkt/misaligned.bin')?.data.length ?? -1).toBe(262_244);
+  });
+
   it('save, exists, download, getFiles (prefix, delimiter, pages), delete', async () => {
     const b = storage.bucket('bkt2');
     await b.file('a/1.txt').save('one', { resumable: false, contentType: 'text/plain' });

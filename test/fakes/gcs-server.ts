@@ -284,6 +284,9 @@ export async function startFakeGcs(opts: FakeGcsOptions = {}): Promise<FakeGcs> 
           const start = Number(r[2]);
           if (Number(r[3]) - start + 1 !== data.length) return error(res, 400, 'invalid', `Content-Range ${range} does not match ${data.length} bytes`);
           if (start > s.size) return error(res, 400, 'invalid', `gap in upload: have ${s.size} bytes, got a chunk at ${start}`);
+          // GCS: every chunk but the last must be a multiple of 256 KiB (https://cloud.google.com/storage/docs/performing-resumable-uploads#chunked-upload).
+          const last = r[4] !== '*' && Number(r[3]) + 1 >= Number(r[4]);
+          if (!last && data.length % (256 * 1024) !== 0) return error(res, 400, 'invalid', `chunk of ${data.length} bytes is not a multiple of 262144 bytes and is not the last chunk`);
           // A chunk re-sent after a lost answer overlaps what is stored: keep only the new tail.
           const fresh = data.subarray(s.size - start);
           if (fresh.length) { s.chunks.push(fresh); s.size += fresh.length; }
