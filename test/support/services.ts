@@ -16,13 +16,13 @@
  *    removes their directories. So no server keeps holding a port.
  *
  * Client settings the product code must use against these servers:
- *  - s3rver: `forcePathStyle: true`, and `requestChecksumCalculation:
- *    'WHEN_REQUIRED'` + `responseChecksumValidation: 'WHEN_REQUIRED'`.
- *    With the SDK defaults (since @aws-sdk 3.729) a *stream* body is sent
- *    `aws-chunked` with a trailing x-amz-checksum-crc32, which s3rver does not
- *    decode: it would store the chunk framing as the object ("b11\r\n…").
- *    This server therefore rejects such requests with a 400 saying so (see
- *    `rejectAwsChunked`), instead of silently corrupting the object.
+ *  - s3rver: `forcePathStyle: true`. With the SDK defaults (since @aws-sdk
+ *    3.729) a *stream* body is sent `aws-chunked` with a trailing
+ *    x-amz-checksum-crc32, which s3rver does not decode (it would store the
+ *    chunk framing as the object). A middleware here decodes the framing and
+ *    checks the trailing checksum as S3 does (createAwsChunkedDecoder), so the product
+ *    runs with the SDK's defaults. `rejectAwsChunked` refuses such bodies
+ *    instead, to show what a store without that support answers.
  *  - s3rver 3.7.1 implements neither AbortMultipartUpload nor
  *    ListMultipartUploads; both are added here by a small Koa middleware.
  *  - Azurite 3.35 knows API versions up to 2025-11-05 while
@@ -38,6 +38,8 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Transform, type TransformCallback } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { promisify } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -382,8 +384,8 @@ export interface S3Options {
   /** Buckets to create right away. */
   buckets?: string[];
   /**
-   * Answer 400 to `aws-chunked` (trailing-checksum) uploads, which s3rver would
-   * otherwise store with their chunk framing. Default true.
+   * Answer 400 to `aws-chunked` (trailing-checksum) uploads instead of decoding
+   * them as S3 does. Default false: the SDK's default checksums just work.
    */
   rejectAwsChunked?: boolean;
 }
@@ -436,6 +438,7 @@ type KoaCtx = {
   method: string; path: string; query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
   status: number; type: string; body: unknown; set(name: string, value: string): void;
+  req: NodeJS.ReadableStream & { on(event: 'error', cb: (e: Error) => void): unknown };
 };
 
 const xmlEscape = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -462,6 +465,98 @@ function readUploads(dir: string, bucket: string): Array<{ key: string; uploadId
   });
 }
 
+/**
+ * Decodes an `aws-chunked` request body, as S3 does: `<hex size>[;chunk-signature=…]\r\n<bytes>\r\n` frames,
+ * a zero-size frame, then trailer lines (`x-amz-checksum-crc32:<base64>`) and a blank line. The SDK sends its
+ * default integrity checksums this way (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html).
+ * The decoded bytes come out; a trailing checksum that does not match them fails the stream, as S3 answers
+ * BadDigest.
+ */
+function createAwsChunkedDecoder(expectedLength?: number): Transform {
+  let buf: Buffer = Buffer.alloc(0);
+  let want = -1; // bytes of the current frame still to pass on; -1 = reading a frame header
+  // Closed over by step(), so TypeScript cannot narrow it: read through trailerText().
+  let trailer: string | null = null;
+  const trailerText = (): string | null => trailer;
+  let total = 0;
+  let crc = 0;
+  let crcc = 0;
+  const hashes = { crc32: true, crc32c: true };
+  const step = (t: Transform): Error | null => {
+    for (;;) {
+      if (trailer !== null) return null;
+      if (want > 0) {
+        if (!buf.length) return null;
+        const take = buf.subarray(0, Math.min(want, buf.length));
+        t.push(take);
+        crc = crc32(take, crc);
+        crcc = crc32cContinue(take, crcc);
+        total += take.length;
+        want -= take.length;
+        buf = buf.subarray(take.length);
+        if (want > 0) return null;
+        want = -2; // the frame's closing CRLF
+      }
+      if (want === -2) {
+        if (buf.length < 2) return null;
+        if (buf[0] !== 13 || buf[1] !== 10) return new Error('aws-chunked: a frame does not end with CRLF');
+        buf = buf.subarray(2);
+        want = -1;
+      }
+      const eol = buf.indexOf('\r\n');
+      if (eol < 0) return buf.length > 4096 ? new Error('aws-chunked: a frame header is too long') : null;
+      const head = buf.subarray(0, eol).toString('latin1');
+      buf = buf.subarray(eol + 2);
+      const size = Number.parseInt(head.split(';')[0]!, 16);
+      if (!Number.isFinite(size) || size < 0) return new Error(`aws-chunked: bad frame header ${JSON.stringify(head)}`);
+      if (size === 0) { trailer = ''; return null; }
+      want = size;
+    }
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (trailer !== null) { trailer += chunk.toString('latin1'); buf = Buffer.alloc(0); return cb(); }
+      const err = step(this);
+      if (err) return cb(err);
+      if (trailerText() !== null) { trailer = trailerText()! + buf.toString('latin1'); buf = Buffer.alloc(0); }
+      cb();
+    },
+    flush(cb: TransformCallback) {
+      if (trailer === null) return cb(new Error('aws-chunked: the body ended inside a frame'));
+      if (expectedLength !== undefined && total !== expectedLength) return cb(new Error(`aws-chunked: ${total} bytes decoded, x-amz-decoded-content-length says ${expectedLength}`));
+      for (const line of trailer.split('\r\n')) {
+        const m = /^x-amz-checksum-(\w+):(.+)$/i.exec(line.trim());
+        if (!m) continue;
+        const algo = m[1]!.toLowerCase();
+        if (!(algo in hashes)) return cb(new Error(`aws-chunked: the trailer's checksum ${algo} is not checked by this server`));
+        const v = algo === 'crc32' ? crc : crcc;
+        const got = Buffer.alloc(4);
+        got.writeUInt32BE(v >>> 0);
+        if (got.toString('base64') !== m[2]!.trim()) return cb(new Error(`BadDigest: x-amz-checksum-${algo} ${m[2]} does not match the bytes (${got.toString('base64')})`));
+      }
+      cb();
+    },
+  });
+}
+
+const TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC32C (Castagnoli) of a piece, continued from the CRC of what came before it. */
+function crc32cContinue(piece: Buffer, prev: number): number {
+  let c = (prev ^ 0xffffffff) >>> 0;
+  for (let i = 0; i < piece.length; i++) c = TABLE[(c ^ piece[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 /** Adds what s3rver 3.7.1 lacks, in front of its router. */
 function patchS3rver(app: Koa, dir: string, rejectAwsChunked: boolean): void {
   // Sanity check that the store lays files out as uploadsDir() assumes.
@@ -474,10 +569,24 @@ function patchS3rver(app: Koa, dir: string, rejectAwsChunked: boolean): void {
     const key = m?.[2] ? decodeURIComponent(m[2]) : undefined;
     const sha = String(ctx.headers['x-amz-content-sha256'] ?? '');
     const enc = String(ctx.headers['content-encoding'] ?? '');
-    if (rejectAwsChunked && (sha.startsWith('STREAMING-') || /aws-chunked/i.test(enc))) {
-      return s3Error(ctx, 400, 'NotImplemented',
-        `s3rver cannot decode aws-chunked bodies (x-amz-content-sha256: ${sha || '-'}, content-encoding: ${enc || '-'}); ` +
-        "create the S3Client with requestChecksumCalculation: 'WHEN_REQUIRED' and responseChecksumValidation: 'WHEN_REQUIRED'");
+    if (sha.startsWith('STREAMING-') || /aws-chunked/i.test(enc)) {
+      if (rejectAwsChunked) {
+        return s3Error(ctx, 400, 'NotImplemented',
+          `this server was started with rejectAwsChunked (x-amz-content-sha256: ${sha || '-'}, content-encoding: ${enc || '-'})`);
+      }
+      // s3rver would store the chunk framing as the object's bytes: decode it (and check the trailing
+      // checksum) as S3 does, so clients run with the SDK's default integrity checksums.
+      const decodedLength = Number(ctx.headers['x-amz-decoded-content-length']);
+      const decoded = createAwsChunkedDecoder(Number.isFinite(decodedLength) ? decodedLength : undefined);
+      const raw = ctx.req;
+      raw.on('error', (e: Error) => decoded.destroy(e));
+      ctx.req = raw.pipe(decoded) as unknown as KoaCtx['req'];
+      if (Number.isFinite(decodedLength)) ctx.headers['content-length'] = String(decodedLength);
+      const rest = enc.split(',').map((x) => x.trim()).filter((x) => x && !/^aws-chunked$/i.test(x));
+      if (rest.length) ctx.headers['content-encoding'] = rest.join(', ');
+      else delete ctx.headers['content-encoding'];
+      ctx.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      for (const h of Object.keys(ctx.headers)) if (/^x-amz-(trailer|decoded-content-length)$/i.test(h)) delete ctx.headers[h];
     }
     // AbortMultipartUpload: DELETE /bucket/key?uploadId=…
     if (ctx.method === 'DELETE' && bucket && key && typeof ctx.query.uploadId === 'string') {
@@ -514,7 +623,7 @@ export async function startS3(opts: S3Options = {}): Promise<S3Service> {
   const dir = tempDir('bl-s3-');
   const id = `s3:${dir}`;
   register(id, { dirs: [dir] });
-  const rejectAwsChunked = opts.rejectAwsChunked ?? true;
+  const rejectAwsChunked = opts.rejectAwsChunked ?? false;
 
   let app: Koa | null = null;
   let http: HttpServer | null = null;

@@ -66,9 +66,9 @@ export function createS3Store(cfg: S3Config, env: Pick<DestinationEnv, 'log'>): 
     // requestTimeout would cap a whole part upload, which may be slow but healthy.
     requestHandler: { connectionTimeout: Math.min(timeoutMs, 10_000), socketTimeout: timeoutMs },
   };
-  if (cfg.endpoint) {
-    base.endpoint = cfg.endpoint;
-    // MinIO, R2 and s3rver do not all speak the default CRC32 trailers.
+  if (cfg.endpoint) base.endpoint = cfg.endpoint;
+  // The SDK's default (integrity checksums on every upload) unless the store cannot take them.
+  if (cfg.checksums === 'when_required') {
     base.requestChecksumCalculation = 'WHEN_REQUIRED';
     base.responseChecksumValidation = 'WHEN_REQUIRED';
   }
