@@ -148,12 +148,22 @@ export class PostgresSource implements LogSource {
     await this.q('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', []);
     try {
       await this.q(`DECLARE bl_cursor NO SCROLL CURSOR FOR ${sql}`, params);
+      const fetch = () => {
+        const p = this.q<unknown[] & pg.QueryResultRow>(`FETCH ${pageSize} FROM bl_cursor`, [], 'array');
+        p.catch(() => { /* awaited below, or abandoned with the cursor */ });
+        return p;
+      };
+      // One page ahead: the server produces the next page while this one is mapped and written, instead of
+      // each side waiting for the other (one page at a time left the reader idle over half the time).
+      let next = fetch();
       for (;;) {
         signal?.throwIfAborted();
-        const r = await this.q<unknown[] & pg.QueryResultRow>(`FETCH ${pageSize} FROM bl_cursor`, [], 'array');
+        const r = await next;
         if (!r.rows.length) break;
+        const more = r.rows.length === pageSize;
+        if (more) next = fetch();
         yield { columns: names, rows: r.rows as unknown[][] };
-        if (r.rows.length < pageSize) break;
+        if (!more) break;
       }
     } finally {
       await this.client.query('ROLLBACK').catch(() => {});
