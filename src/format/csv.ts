@@ -1,5 +1,6 @@
 import type { Cell } from '../record/mapper.js';
 import type { Format, RowWriter } from './types.js';
+import { ByteWriter } from './byte-writer.js';
 
 const FORMULA = /^[=+\-@\t\r]/;
 
@@ -45,16 +46,12 @@ for (const c of [0x3d, 0x2b, 0x2d, 0x40, 0x09, 0x0d]) GUARDED[c] = 1;
  * goes through `csvCell(guardFormula(text))` and a UTF-8 write, so the bytes
  * always equal the record encoder's.
  */
-class CsvRowWriter implements RowWriter {
-  private buf = Buffer.allocUnsafeSlow(1 << 16);
-  private off = 0;
-
-  constructor(private readonly guard: boolean) {}
+class CsvRowWriter extends ByteWriter implements RowWriter {
+  constructor(private readonly guard: boolean) { super(); }
 
   push(rows: readonly unknown[][], cells: readonly Cell[]): Buffer | null {
     if (!rows.length) return null;
     const n = cells.length;
-    this.off = 0;
     for (const r of rows) {
       for (let i = 0; i < n; i++) {
         if (i) this.byte(0x2c);
@@ -64,10 +61,7 @@ class CsvRowWriter implements RowWriter {
       this.byte(0x0d);
       this.byte(0x0a);
     }
-    // Bytes of their own (never Node's shared pool), so an encoding thread can transfer them.
-    const out = Buffer.allocUnsafeSlow(this.off);
-    this.buf.copy(out, 0, 0, this.off);
-    return out;
+    return this.take();
   }
 
   /** One value, as the record encoder writes it: numbers by String(), objects as JSON, null as nothing. */
@@ -85,49 +79,15 @@ class CsvRowWriter implements RowWriter {
     if (n === 0) return;
     if (this.off + n > this.buf.length) this.grow(n);
     const c0 = s.charCodeAt(0);
-    if (this.guard && c0 < 128 && GUARDED[c0] === 1) return this.slow(s);
+    if (this.guard && c0 < 128 && GUARDED[c0] === 1) return this.utf8(csvCell(guardFormula(s)));
     const b = this.buf;
     let o = this.off;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c < 128 && PLAIN[c] === 1) b[o++] = c;
-      else return this.slow(s); // what was copied is written over
+      else return this.utf8(csvCell(this.guard ? guardFormula(s) : s)); // what was copied is written over
     }
     this.off = o;
-  }
-
-  private slow(t: string): void {
-    const cell = csvCell(this.guard ? guardFormula(t) : t);
-    if (this.off + cell.length * 3 > this.buf.length) this.grow(cell.length * 3);
-    this.off += this.buf.write(cell, this.off);
-  }
-
-  /** An int32 in decimal, as String() writes it (-0 as 0; a negative number is never guarded). */
-  private int(v: number): void {
-    if (this.off + 12 > this.buf.length) this.grow(12);
-    const b = this.buf;
-    let o = this.off;
-    if (v < 0) { b[o++] = 0x2d; v = -v; }
-    let digits = 1;
-    for (let x = v; x >= 10; x = (x / 10) | 0) digits++;
-    o += digits;
-    this.off = o;
-    do {
-      const q = (v / 10) | 0;
-      b[--o] = 0x30 + v - q * 10;
-      v = q;
-    } while (v > 0);
-  }
-
-  private byte(c: number): void {
-    if (this.off >= this.buf.length) this.grow(1);
-    this.buf[this.off++] = c;
-  }
-
-  private grow(n: number): void {
-    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.off + n + 1024));
-    this.buf.copy(next, 0, 0, this.off);
-    this.buf = next;
   }
 }
 
@@ -171,7 +131,7 @@ export const csvFormat: Format = {
       },
     };
   },
-  createRowWriter: (opts) => new CsvRowWriter(opts.formulaGuard !== false),
+  createRowWriter: (_schema, opts) => new CsvRowWriter(opts.formulaGuard !== false),
   // A record ends at a line feed outside quotes ("" inside a quoted cell toggles twice).
   rowEnd(bytes, n) {
     let quoted = false;

@@ -29,7 +29,7 @@ export interface Format {
   ready?(): Promise<void>;
   createEncoder(schema: RecordSchema, opts: EncoderOptions): RecordEncoder;
   /** The fast path of an export without transforms (see RowWriter). */
-  createRowWriter?(opts: EncoderOptions): RowWriter;
+  createRowWriter?(schema: RecordSchema, opts: EncoderOptions): RowWriter;
   /**
    * Row-framed formats (each record its own run of bytes, no separators):
    * the byte offset just past the `n`-th record of an encoded run of

@@ -65,8 +65,8 @@ if (spec.format === 'parquet') {
 } else {
   const format = spec.format === 'csv' ? csvFormat : jsonlFormat;
   const opts = { formulaGuard: spec.formulaGuard, header: false };
-  // Without transforms, rows go straight from the reader's arrays to bytes where the format can (CSV).
-  const writer = plan.transforms.length ? null : format.createRowWriter?.(opts) ?? null;
+  // Without transforms, rows go straight from the reader's arrays to bytes (CSV, JSONL).
+  const writer = plan.transforms.length ? null : format.createRowWriter?.(plan.schema, opts) ?? null;
   const encoder = writer ? null : format.createEncoder(plan.schema, opts);
   port.on('message', (m: ChunkRequest) => {
     try {

@@ -161,8 +161,8 @@ async function* batches(o: ExportWindowOptions, plan: TransformPlan, vars: RunVa
       reads.push(source.read({ filter: { ...filter, ids: late.pendingIds.slice(i, i + 500) }, columns, upTo, exclude }, o.signal));
     }
   }
-  // Without transforms, rows go straight from the reader's arrays to bytes where the format can (CSV).
-  const writer = plan.transforms.length || !format.rowEnd ? null : format.createRowWriter?.({ formulaGuard: o.job.formulaGuard }) ?? null;
+  // Without transforms, rows go straight from the reader's arrays to bytes (CSV, JSONL).
+  const writer = plan.transforms.length || !format.rowEnd ? null : format.createRowWriter?.(plan.schema, { formulaGuard: o.job.formulaGuard }) ?? null;
   for (const r of reads) {
     for await (const page of r) {
       if (writer) {

@@ -10,7 +10,7 @@ function both(rows: unknown[][], formulaGuard: boolean): { records: Buffer; rows
   const enc = csvFormat.createEncoder(schema, { formulaGuard, header: false });
   const records = enc.push(rows.map((r) => Object.fromEntries(r.map((v, i) => [`c${i}`, v])))) ?? Buffer.alloc(0);
   const cells = Array.from({ length: n }, (_, i) => (r: unknown[]) => r[i]);
-  const written = csvFormat.createRowWriter!({ formulaGuard }).push(rows, cells) ?? Buffer.alloc(0);
+  const written = csvFormat.createRowWriter!(schema, { formulaGuard }).push(rows, cells) ?? Buffer.alloc(0);
   return { records, rows: written };
 }
 
@@ -56,6 +56,6 @@ describe('CSV row writer', () => {
     expect(out.rows.equals(out.records)).toBe(true);
     expect(out.rows.byteOffset).toBe(0);
     expect(out.rows.buffer.byteLength).toBe(out.rows.length);
-    expect(csvFormat.createRowWriter!({}).push([], [])).toBeNull();
+    expect(csvFormat.createRowWriter!([], {}).push([], [])).toBeNull();
   });
 });
