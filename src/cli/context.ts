@@ -3,7 +3,7 @@ import type { DataOut } from './output.js';
 import { locateSource, type SourceSpec } from '../source/locate.js';
 import { openSource } from '../source/open.js';
 import type { LogSource } from '../source/types.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/load.js';
 import { isValidZone } from '../util/time.js';
 import { usageError } from '../errors.js';
 
@@ -47,11 +47,13 @@ export function createCtx(global: GlobalOptions, log: Logger, out: DataOut, sign
     log, out, global, env, tz, signal,
     now: () => Date.now(),
     config(): Promise<LoadedConfig | null> {
-      cfg ??= loadConfig({ configPath: global.config, bifrostConfig: global.bifrostConfig, env });
+      // Loaded on first use: the config code (cosmiconfig, zod) is most of the CLI's start-up.
+      cfg ??= import('../config/load.js').then((m) => m.loadConfig({ configPath: global.config, bifrostConfig: global.bifrostConfig, env }));
       return cfg;
     },
     async openSource() {
-      const loaded = await ctx.config();
+      // --db, --bifrost-config and $BIFROST_LOGS_DB come before the config file's source: no need to load it.
+      const loaded = global.db || global.bifrostConfig || env.BIFROST_LOGS_DB ? null : await ctx.config();
       const spec = locateSource({
         db: global.db,
         bifrostConfig: global.bifrostConfig,
