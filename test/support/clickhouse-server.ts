@@ -120,7 +120,10 @@ export async function startClickHouse(opts: { user?: string; password?: string; 
   await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${ident(database)}`);
 
   const exec = (sql: string, format = 'TabSeparated') =>
-    serial(async () => (await session.queryAsync(sql, { format })).text());
+    serial(async () => {
+      await session.queryAsync(`USE ${ident(database)}`);
+      return (await session.queryAsync(sql, { format })).text();
+    });
 
   function credentials(req: IncomingMessage, url: URL): { u: string; p: string } {
     const auth = req.headers.authorization;
