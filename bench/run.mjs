@@ -179,6 +179,39 @@ if (!process.env.BENCH_NO_PG) try {
   process.stderr.write(`bench: the Postgres comparison failed: ${pgError}\n`);
 }
 
+// ClickHouse: export from Bifrost's ReplacingMergeTree table (several versions of some rows)
+// against the same SELECT … FINAL … FORMAT CSVWithNames sent by curl through the same
+// HTTP endpoint (the embedded engine behind test/support/clickhouse-server.ts), on the smallest size.
+let chRow = null;
+let chError = null;
+if (!process.env.BENCH_NO_CH) try {
+  need('curl');
+  const ts = (await import('typescript')).default;
+  const src = readFileSync(join(root, 'test', 'support', 'clickhouse-server.ts'), 'utf8');
+  const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+    .replace(/from 'chdb'/, `from '${new URL('../node_modules/chdb/index.mjs', import.meta.url).href}'`);
+  const mod = join(cache, 'clickhouse-server.mjs');
+  writeFileSync(mod, js);
+  const { startClickHouse } = await import(mod);
+  const { loadClickHouse } = await import('../fixtures/clickhouse.mjs');
+  const ch = await startClickHouse();
+  try {
+    const rows = sizes[0];
+    await loadClickHouse((sql) => ch.exec(sql), { rows, seed: 7, schema: 'v1.5', start: '2026-09-01T00:00:00Z', days: 30, batch: 20000 });
+    const sql = `SELECT ${COLS.map((c) => `\`${c}\``).join(', ')} FROM logs FINAL WHERE status <> 'processing' FORMAT CSVWithNames`;
+    writeFileSync(join(tmp, 'ch.sql'), sql);
+    const ref = await measure('clickhouse SQL (curl) csv', `curl -sf -u ${ch.user}:${ch.password} --data-binary @${tmp}/ch.sql '${ch.url}/?database=${ch.database}' > ${tmp}/ch.csv`);
+    const url = `clickhouse://${ch.user}:${ch.password}@127.0.0.1:${ch.port}/${ch.database}`;
+    const ours = await measure('export csv (clickhouse)', cli(`export --db ${url} --since 2026-01-01T00:00:00Z --until 2027-01-01T00:00:00Z --dest file --out ${tmp}/chout --format csv --state-dir ${tmp}/chstate`));
+    chRow = { rows, ref, ours };
+  } finally {
+    await ch.stop();
+  }
+} catch (err) {
+  chError = err.message.split('\n')[0];
+  process.stderr.write(`bench: the ClickHouse comparison failed: ${chError}\n`);
+}
+
 const f = (x) => x.toFixed(2);
 const lines = [];
 lines.push(`Each time is the fastest of ${results.map((x) => `${x.r.reps} run(s) at ${x.rows.toLocaleString('en')} rows`).join(', ')}, interleaved with the references; peak RSS is the largest seen.`);
@@ -199,6 +232,8 @@ for (const { rows, r } of results) {
 }
 if (pgError) lines.push(`| – | export CSV from Postgres | failed: ${pgError} | | | | | |`);
 if (pgRow) lines.push(`| ${pgRow.rows.toLocaleString('en')} | export CSV from Postgres | ${f(pgRow.ours.secs)} | psql \\copy CSV | ${f(pgRow.psql.secs)} | **${f(pgRow.ours.secs / pgRow.psql.secs)}×** | – | ${pgRow.ours.rssMB.toFixed(0)} |`);
+if (chError) lines.push(`| – | export CSV from ClickHouse | failed: ${chError} | | | | | |`);
+if (chRow) lines.push(`| ${chRow.rows.toLocaleString('en')} | export CSV from ClickHouse | ${f(chRow.ours.secs)} | clickhouse SQL CSV, same endpoint | ${f(chRow.ref.secs)} | **${f(chRow.ours.secs / chRow.ref.secs)}×** | – | ${chRow.ours.rssMB.toFixed(0)} |`);
 lines.push('');
 lines.push(`Exports ran with ${process.env.BIFROST_LOGS_THREADS ?? `the default encoding threads (${Math.min(4, availableParallelism())})`}; peak RSS target ≤ 250 MB at 1M rows.`);
 if (results.length > 1) {
