@@ -15,6 +15,9 @@ import { generateRows, writeSqlite } from '../../fixtures/generator.mjs';
 import { loadClickHouse } from '../../fixtures/clickhouse.mjs';
 import { startClickHouse, type ClickHouseServer } from '../support/clickhouse-server.js';
 import { cli, ndjson } from '../support/cli.js';
+import { startPostgres, startS3 } from '../support/services.js';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
 import { duckdb } from '../support/parquet.js';
 
 const OPTS = { rows: 1500, seed: 31, schema: 'v1.5', start: '2026-10-01T00:00:00Z', days: 3 };
@@ -125,6 +128,42 @@ describe('the CLI on a ClickHouse source', () => {
     expect(again.length).toBe(2);
     expect(again.map((x) => x.latency_ms)).toContain(4242);
   });
+
+  it('export to S3 (JSONL, gzip) and to the Postgres warehouse: the completed rows of the window, once', async () => {
+    const want = truth.filter((t) => t.__ts_ms >= Date.parse(SINCE) && t.__ts_ms < Date.parse(UNTIL) && t.status !== 'processing').map((t) => t.id).sort();
+    const s3 = await startS3({ buckets: ['chb'] });
+    const pgs = await startPostgres();
+    try {
+      const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') };
+      const r = await cli(['export', '--db', url, ...win, '--dest', 's3', '--bucket', 'chb', '--endpoint', s3.endpoint, '--force-path-style', '--region', 'us-east-1', '--prefix', 'ch/', '--format', 'jsonl', '--gzip', '--state-dir', join(dir, 's3state')], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const c = new S3Client(s3.clientConfig);
+      const ids: string[] = [];
+      try {
+        const list = await c.send(new ListObjectsV2Command({ Bucket: 'chb', Prefix: 'ch/' }));
+        for (const o of list.Contents ?? []) {
+          if (!o.Key!.endsWith('.jsonl.gz')) continue;
+          const g = await c.send(new GetObjectCommand({ Bucket: 'chb', Key: o.Key! }));
+          ids.push(...ndjson(gunzipSync(Buffer.from(await g.Body!.transformToByteArray())).toString('utf8')).map((x) => x.request_id));
+        }
+      } finally { c.destroy(); }
+      expect(ids.sort()).toEqual(want);
+
+      const target = await pgs.createDatabase('wh');
+      const w = await cli(['export', '--db', url, ...win, '--dest', 'postgres', '--url', target, '--schema', 'public', '--table', 'logs_export', '--state-dir', join(dir, 'pgstate')]);
+      expect(w.code, w.stderr).toBe(0);
+      expect(w.stderr).not.toContain(ch.password);
+      const admin = new pg.Client({ connectionString: target });
+      await admin.connect();
+      try {
+        const rows = (await admin.query('SELECT request_id FROM public.logs_export ORDER BY request_id')).rows.map((x) => x.request_id);
+        expect(rows).toEqual([...want].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      } finally { await admin.end(); }
+    } finally {
+      await s3.destroy();
+      await pgs.stop();
+    }
+  }, 240_000);
 
   it('errors: a wrong password is a configuration error (78), an unreachable server 69, and no password is echoed', async () => {
     const bad = `clickhouse://${ch.user}:not-the-password@127.0.0.1:${ch.port}/${ch.database}`;
