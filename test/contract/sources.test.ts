@@ -99,6 +99,20 @@ describe('LogSource contract: SQLite, Postgres and ClickHouse give equal answers
     expect(await sources.clickhouse!.count({ status: ['processing'] })).toBe(processing);
   });
 
+  it('ClickHouse mcp_tool_logs holds the same calls as the SQL stores, latest version once', async () => {
+    const pgIds = (await ch.exec("SELECT count() FROM mcp_tool_logs")).trim();
+    const latest = (await ch.exec("SELECT count(), countIf(status = 'processing') FROM mcp_tool_logs FINAL")).trim().split('\t').map(Number);
+    expect(Number(pgIds)).toBeGreaterThan(latest[0]!);
+    expect(latest[1]).toBe(0);
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(join(dir, 'logs.db'), { readonly: true });
+    try {
+      const want = (db.prepare('SELECT id FROM mcp_tool_logs ORDER BY id').all() as Array<{ id: string }>).map((r) => r.id);
+      const got = (await ch.exec('SELECT id FROM mcp_tool_logs FINAL ORDER BY id')).trim().split('\n');
+      expect(got).toEqual(want);
+    } finally { db.close(); }
+  });
+
   for (const [name, f] of filters) {
     it(`${name}: same count, same rows`, async () => {
       // Each source pages in its own order (insert order, or the table's key); the rows are the same.
