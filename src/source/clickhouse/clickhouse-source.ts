@@ -25,7 +25,7 @@ export function describeCh(c: ChConnection): string {
 export function chError(action: string, err: unknown, where: string): CliError {
   if (err instanceof CliError) return err;
   const e = err as { code?: string; type?: string; message?: string };
-  const msg = (e.message ?? String(err)).split('\n')[0]!;
+  const msg = (e.message ?? String(err)).split('\n')[0]!.trim();
   const why = `${where}: ${msg}`;
   const code = Number(e.code);
   if (code === 516 || code === 192 || code === 194 || e.type === 'AUTHENTICATION_FAILED') {
