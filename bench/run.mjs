@@ -145,6 +145,9 @@ function report(rows, label, refLabel, g, target) {
   const mo = median(g.ours), mr = median(g.ref);
   const spread = (xs) => (xs.length > 1 ? ` (${f(Math.min(...xs))}–${f(Math.max(...xs))})` : '');
   let value, ok;
+  if (!target) {
+    return `| ${rows} | ${label} | ${f(mo)}${spread(g.ours)} | ${refLabel} | ${f(mr)}${spread(g.ref)} | **${f(mo / mr)}×** | – | | ${g.rssMB ? g.rssMB.toFixed(0) : '–'} |`;
+  }
   if (target.kind === 'diff') { value = `${mo - mr >= 0 ? '+' : '−'}${f(Math.abs(mo - mr))} s`; ok = mo - mr <= target.max; }
   else { value = `${f(mo / mr)}×`; ok = mo / mr <= target.max; }
   const t = target.kind === 'diff' ? `≤ +${target.max} s` : `≤ ${target.max}×`;
@@ -232,6 +235,43 @@ if (!process.env.BENCH_NO_PG) try {
   pgError = err.message.split('\n')[0];
   process.stderr.write(`bench: the Postgres comparison failed: ${pgError}\n`);
   table.push(`| – | export CSV from Postgres | failed: ${pgError} | | | | | | |`);
+}
+
+// ClickHouse: export from Bifrost's ReplacingMergeTree table (several versions of some rows)
+// against the same SELECT … FINAL … FORMAT CSVWithNames sent by curl through the same
+// HTTP endpoint (the embedded engine behind test/support/clickhouse-server.ts), on the smallest size.
+if (!process.env.BENCH_NO_CH) try {
+  need('curl');
+  const ts = (await import('typescript')).default;
+  const src = readFileSync(join(root, 'test', 'support', 'clickhouse-server.ts'), 'utf8');
+  const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+    .replace(/from 'chdb'/, `from '${new URL('../node_modules/chdb/index.mjs', import.meta.url).href}'`);
+  const mod = join(cache, 'clickhouse-server.mjs');
+  writeFileSync(mod, js);
+  const { startClickHouse } = await import(mod);
+  const { loadClickHouse } = await import('../fixtures/clickhouse.mjs');
+  const ch = await startClickHouse();
+  try {
+    const rows = sizes[0];
+    await loadClickHouse((sql) => ch.exec(sql), { rows, seed: 7, schema: 'v1.5', start: '2026-09-01T00:00:00Z', days: 30, batch: 20000 });
+    const sql = `SELECT ${COLS.map((c) => `\`${c}\``).join(', ')} FROM logs FINAL WHERE status <> 'processing' FORMAT CSVWithNames`;
+    writeFileSync(join(tmp, 'ch.sql'), sql);
+    const url = `clickhouse://${ch.user}:${ch.password}@127.0.0.1:${ch.port}/${ch.database}`;
+    const g = await runPairs([{
+      label: 'export CSV from ClickHouse',
+      ours: (r) => cli(`export --db ${url} ${win} --dest file --out ${tmp}/chout/${r} --format csv --state-dir ${tmp}/chstate`),
+      refLabel: 'clickhouse SQL CSV, same endpoint',
+      ref: () => `curl -sf -u ${ch.user}:${ch.password} --data-binary @${tmp}/ch.sql '${ch.url}/?database=${ch.database}' > ${tmp}/ch.csv`,
+      after: (r) => rmSync(`${tmp}/chout/${r}`, { recursive: true, force: true }),
+    }], smoke ? 1 : 3);
+    table.push(report(rows.toLocaleString('en'), 'export CSV from ClickHouse', 'clickhouse SQL CSV, same endpoint', g[0], null));
+  } finally {
+    await ch.stop();
+  }
+} catch (err) {
+  const chError = err.message.split('\n')[0];
+  process.stderr.write(`bench: the ClickHouse comparison failed: ${chError}\n`);
+  table.push(`| – | export CSV from ClickHouse | failed: ${chError} | | | | | | |`);
 }
 
 lines.push(`Medians of ${sizes.map((r) => `${r.toLocaleString('en')} rows`).join(', ')}: each command ran interleaved with its reference (5 times at up to 1M rows, 3 at larger sizes; \`BENCH_REPEAT\` overrides), and the result is the ratio of the medians (or their difference, for latency).`);

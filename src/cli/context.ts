@@ -60,7 +60,7 @@ export function createCtx(global: GlobalOptions, log: Logger, out: DataOut, sign
         configSource: loaded?.source ? { block: loaded.source, file: loaded.file } : undefined,
         env,
       });
-      log.verbose(`reading ${spec.kind === 'sqlite' ? spec.path : 'postgres'} (from ${spec.from})`);
+      log.verbose(`reading ${spec.kind === 'sqlite' ? spec.path : spec.kind} (from ${spec.from})`);
       const source = await openSource(spec);
       closers.push(() => source.close());
       return { source, spec };

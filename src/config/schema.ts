@@ -115,11 +115,13 @@ const sourceSchema = z.strictObject({
   path: z.string().optional(),
   url: z.string().optional(),
   enabled: z.boolean().optional(),
-  type: z.enum(['sqlite', 'postgres']).optional(),
+  type: z.enum(['sqlite', 'postgres', 'clickhouse']).optional(),
   config: z.strictObject({
     path: z.string().optional(), host: z.string().optional(), port: z.union([z.number(), z.string()]).optional(),
     user: z.string().optional(), password: z.string().optional(), db_name: z.string().optional(), ssl_mode: z.string().optional(),
     max_idle_conns: z.number().optional(), max_open_conns: z.number().optional(),
+    database: z.string().optional(), username: z.string().optional(), protocol: z.string().optional(), secure: z.boolean().optional(),
+    dial_timeout: z.number().optional(), cluster: z.string().optional(), managed_replication: z.boolean().optional(), table_engine: z.string().optional(),
   }).optional(),
 });
 

@@ -38,9 +38,9 @@ export interface AggregateDialect extends Dialect {
   percentile(p: number, expr: string): string;
 }
 
-const PERCENTILES: Partial<Record<Metric, number>> = { p50_latency: 0.5, p95_latency: 0.95, p99_latency: 0.99 };
+export const PERCENTILES: Partial<Record<Metric, number>> = { p50_latency: 0.5, p95_latency: 0.95, p99_latency: 0.99 };
 
-function groupExpr(d: AggregateDialect, schema: DetectedSchema, field: string, zone: string, params: unknown[]): string {
+export function groupExpr(d: AggregateDialect, schema: DetectedSchema, field: string, zone: string, params: unknown[]): string {
   if ((TIME_BUCKETS as readonly string[]).includes(field)) return d.bucket(field as TimeBucket, zone, params);
   const column = (c: string) => {
     const p = physicalColumn(schema, c);

@@ -32,7 +32,7 @@ export interface Filter {
 
 /** How one SQL dialect spells the expressions the filters need. */
 export interface Dialect {
-  readonly name: 'sqlite' | 'postgres';
+  readonly name: 'sqlite' | 'postgres' | 'clickhouse';
   ident(name: string): string;
   /** Adds a bound parameter and returns its placeholder. */
   param(params: unknown[], value: unknown): string;

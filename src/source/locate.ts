@@ -4,25 +4,53 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CliError, ExitCode } from '../errors.js';
 import { rememberSecret, resolveEnvRef } from '../util/env-ref.js';
 import type pg from 'pg';
+import type { ChConnection } from './clickhouse/clickhouse-source.js';
 
 export type SourceSpec =
   | { kind: 'sqlite'; path: string; from: string }
-  | { kind: 'postgres'; conn: string | pg.ClientConfig; from: string };
+  | { kind: 'postgres'; conn: string | pg.ClientConfig; from: string }
+  | { kind: 'clickhouse'; conn: ChConnection; from: string };
 
 /** Bifrost's `logs_store` block, as its config.json writes it. */
 export interface LogsStoreBlock {
   enabled?: boolean;
   type?: string;
-  config?: { path?: string; host?: string; port?: number | string; user?: string; password?: string; db_name?: string; ssl_mode?: string };
+  config?: {
+    path?: string; host?: string; port?: number | string; user?: string; password?: string; db_name?: string; ssl_mode?: string;
+    /** ClickHouse: */ database?: string; username?: string; protocol?: string; secure?: boolean;
+  };
 }
 
 /** The `source` block of our config: a path, a URL, or a copied `logs_store`. */
 export type SourceBlock = { path?: string; url?: string } & LogsStoreBlock;
 
 const isPgUrl = (s: string) => /^postgres(ql)?:\/\//i.test(s);
+const isChUrl = (s: string) => /^(clickhouses?|https?):\/\//i.test(s);
+
+/** A ClickHouse URL as a connection, its password remembered as a secret. */
+function chFromUrl(url: string): ChConnection {
+  const u = new URL(url);
+  const tls = /^(clickhouses|https):$/i.test(u.protocol) || u.searchParams.get('secure') === 'true';
+  const password = u.password ? decodeURIComponent(u.password) : undefined;
+  rememberSecret(password);
+  return {
+    url: `${tls ? 'https' : 'http'}://${u.hostname}:${u.port || (tls ? '8443' : '8123')}`,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password,
+    database: decodeURIComponent(u.pathname.replace(/^\/+/, '').split('/')[0] ?? '') || 'default',
+  };
+}
 
 export function specFromDbArg(db: string, from: string): SourceSpec {
   if (isPgUrl(db)) return { kind: 'postgres', conn: resolveEnvRef(db, from), from };
+  if (isChUrl(db)) {
+    try {
+      return { kind: 'clickhouse', conn: chFromUrl(resolveEnvRef(db, from)), from };
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw new CliError('read the ClickHouse URL', `${from}: it is not a valid URL`, { exitCode: ExitCode.usage, hint: 'clickhouse://USER:PASSWORD@HOST:8123/DATABASE' });
+    }
+  }
   return { kind: 'sqlite', path: resolve(db), from };
 }
 
@@ -48,11 +76,24 @@ export function specFromBlock(block: SourceBlock, baseDir: string, from: string)
       },
     };
   }
+  if (type === 'clickhouse') {
+    const v = (x: unknown, field: string) => (x === undefined || x === null || x === '' ? undefined : resolveEnvRef(String(x), `${from}.config.${field}`));
+    const password = v(c.password, 'password');
+    rememberSecret(password);
+    // Always HTTP(S): Bifrost's native protocol (9000/9440) maps to the server's HTTP port (8123/8443).
+    const tls = c.secure === true;
+    const http = (c.protocol ?? '').toLowerCase() === 'http';
+    const port = http && c.port !== undefined ? v(c.port, 'port') : tls ? '8443' : '8123';
+    return {
+      kind: 'clickhouse', from,
+      conn: { url: `${tls ? 'https' : 'http'}://${v(c.host, 'host') ?? 'localhost'}:${port}`, username: v(c.username ?? c.user, 'username'), password, database: v(c.database ?? c.db_name, 'database') ?? 'default' },
+    };
+  }
   if (type === 'sqlite') {
     const p = c.path ? resolveEnvRef(c.path, `${from}.config.path`) : 'logs.db';
     return { kind: 'sqlite', path: isAbsolute(p) ? p : resolve(baseDir, p), from };
   }
-  throw new CliError('find the log DB', `${from}: unsupported logs_store type "${block.type}"`, { exitCode: ExitCode.config, hint: 'Bifrost log stores are "sqlite" or "postgres"' });
+  throw new CliError('find the log DB', `${from}: unsupported logs_store type "${block.type}"`, { exitCode: ExitCode.config, hint: 'Bifrost log stores are "sqlite", "postgres" or "clickhouse"' });
 }
 
 /** Reads Bifrost's config.json (JSON with env. references left unresolved). */

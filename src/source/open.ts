@@ -7,6 +7,10 @@ export async function openSource(spec: SourceSpec): Promise<LogSource> {
     const { SqliteSource } = await import('./sqlite/sqlite-source.js');
     return SqliteSource.open(spec.path);
   }
+  if (spec.kind === 'clickhouse') {
+    const { ClickHouseSource } = await import('./clickhouse/clickhouse-source.js');
+    return ClickHouseSource.open(spec.conn);
+  }
   const { PostgresSource } = await import('./postgres/postgres-source.js');
   return PostgresSource.open(spec.conn);
 }

@@ -1,9 +1,9 @@
 import type { DetectedSchema } from './schema.js';
 import type { Filter } from './filter.js';
 
-/** Where the reader stood: the highest insert position seen (SQLite rowid, Postgres inc_number). */
+/** Where the reader stood: the highest insert position seen (SQLite rowid, Postgres inc_number, ClickHouse ver in µs). */
 export interface SourcePosition {
-  readonly kind: 'rowid' | 'inc_number' | 'none';
+  readonly kind: 'rowid' | 'inc_number' | 'ver' | 'none';
   readonly value: number;
 }
 
@@ -103,7 +103,7 @@ export interface AggregateSpec {
 }
 
 export interface LogSource {
-  readonly dialect: 'sqlite' | 'postgres';
+  readonly dialect: 'sqlite' | 'postgres' | 'clickhouse';
   /** A display name with no secrets (path, or URL without password). */
   readonly description: string;
   readonly schema: DetectedSchema;

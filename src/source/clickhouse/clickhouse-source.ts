@@ -1,0 +1,281 @@
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { CliError, ExitCode, isUnreachable } from '../../errors.js';
+import { groupExpr, normaliseMetric, PERCENTILES, shapeAggregateRow, type Metric } from '../aggregate-sql.js';
+import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
+import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
+import { excluder, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { CH_STATUS_CODE, CH_TS_MS, chIdent, chQueryParams, createClickHouseDialect } from './clickhouse-dialect.js';
+
+const DEFAULT_PAGE = 5000;
+
+/** Where and how to reach a ClickHouse server over HTTP(S). */
+export interface ChConnection {
+  /** http(s)://host:port */
+  url: string;
+  username?: string;
+  password?: string;
+  database: string;
+}
+
+export function describeCh(c: ChConnection): string {
+  return `clickhouse ${c.url.replace(/^(https?):\/\//, (_, s: string) => `${s}://${c.username ? `${c.username}@` : ''}`)}/${c.database}`;
+}
+
+/** Maps a ClickHouse or transport error to the exit-code table. */
+export function chError(action: string, err: unknown, where: string): CliError {
+  if (err instanceof CliError) return err;
+  const e = err as { code?: string; type?: string; message?: string };
+  const msg = (e.message ?? String(err)).split('\n')[0]!.trim();
+  const why = `${where}: ${msg}`;
+  const code = Number(e.code);
+  if (code === 516 || code === 192 || code === 194 || e.type === 'AUTHENTICATION_FAILED') {
+    return new CliError(action, why, { exitCode: ExitCode.config, hint: 'check the user name and password', cause: err });
+  }
+  if (code === 497 || e.type === 'ACCESS_DENIED') return new CliError(action, why, { exitCode: ExitCode.config, hint: 'the user needs SELECT on the log tables', cause: err });
+  if (code === 81 || e.type === 'UNKNOWN_DATABASE') return new CliError(action, why, { exitCode: ExitCode.noInput, hint: 'check the database name', cause: err });
+  if (code === 60 || e.type === 'UNKNOWN_TABLE') return new CliError(action, why, { exitCode: ExitCode.noInput, cause: err });
+  if (isUnreachable(err) || /timeout|socket hang up|ECONN/i.test(msg)) return new CliError(action, why, { exitCode: ExitCode.unavailable, hint: 'is the server running and reachable from here?', cause: err });
+  if (Number.isFinite(code) && code > 0) return new CliError(action, why, { exitCode: ExitCode.software, cause: err });
+  return new CliError(action, why, { exitCode: ExitCode.unavailable, cause: err });
+}
+
+const NUMERIC = /^(U?Int\d+|Float\d+|Decimal.*)$/;
+const bare = (t: string) => t.replace(/^(Nullable|LowCardinality)\((.*)\)$/, '$2').replace(/^(Nullable|LowCardinality)\((.*)\)$/, '$2');
+
+/**
+ * Reads Bifrost's ClickHouse log store over HTTP. The table is a
+ * ReplacingMergeTree(ver): every read and aggregate goes through FINAL, so
+ * each id is seen once, in its latest version; filters apply to that version.
+ * `ver` (µs) is the source position: a row whose latest version is newer than
+ * a delivery is a changed (late) row.
+ */
+export class ClickHouseSource implements LogSource {
+  readonly dialect = 'clickhouse' as const;
+  readonly description: string;
+  readonly schema: DetectedSchema;
+  private readonly client: ClickHouseClient;
+  private readonly d = createClickHouseDialect();
+  private readonly table = 'logs';
+
+  private constructor(client: ClickHouseClient, description: string, schema: DetectedSchema) {
+    this.client = client;
+    this.description = description;
+    this.schema = schema;
+  }
+
+  static async open(conn: ChConnection): Promise<ClickHouseSource> {
+    const where = describeCh(conn);
+    const client = createClient({
+      url: conn.url,
+      username: conn.username ?? 'default',
+      password: conn.password ?? '',
+      database: conn.database,
+      application: 'bifrost-logs',
+      request_timeout: 300_000,
+      log: { level: ClickHouseLogLevel.OFF },
+    });
+    try {
+      const rs = await client.query({
+        query: 'SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position',
+        query_params: { t: 'logs' },
+        format: 'JSONEachRow',
+      });
+      const rows = await rs.json<{ name: string; type: string }>();
+      if (!rows.length) {
+        throw new CliError('open the log DB', `${where} is not a Bifrost log store (database "${conn.database}" has no "logs" table)`, { exitCode: ExitCode.noInput, hint: 'check the database name' });
+      }
+      const types = new Map(rows.map((c) => [c.name, c.type]));
+      const columns = new Set(types.keys());
+      const missing = missingCoreColumns(columns);
+      if (missing.length) {
+        throw new CliError('open the log DB', `${where} is not a Bifrost log store (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
+      }
+      if (!columns.has('ver')) {
+        throw new CliError('open the log DB', `${where}: table "logs" has no "ver" column (not Bifrost's ReplacingMergeTree(ver) table)`, { exitCode: ExitCode.noInput });
+      }
+      // The table must be readable, not only described.
+      await (await client.query({ query: 'SELECT 1 FROM logs FINAL LIMIT 1', format: 'JSONEachRow' })).json();
+      return new ClickHouseSource(client, where, { columns, types, hasIncNumber: false });
+    } catch (err) {
+      await client.close().catch(() => {});
+      throw chError('open the log DB', err, where);
+    }
+  }
+
+  private colExpr(name: string): string {
+    const p = physicalColumn(this.schema, name);
+    if (!p) return 'NULL';
+    const t = bare(this.schema.types.get(p) ?? 'String');
+    const q = chIdent(p);
+    if (NUMERIC.test(t)) return `toFloat64(${q})`;
+    if (t.startsWith('DateTime')) return `toFloat64(toUnixTimestamp64Milli(toDateTime64(${q}, 3)))`;
+    return q;
+  }
+
+  private selectList(columns: readonly string[]): { sql: string; names: string[] } {
+    const names: string[] = [];
+    const parts: string[] = [];
+    for (const c of columns) {
+      if (NEVER_READ.has(c) || names.includes(c)) continue;
+      names.push(c);
+      parts.push(this.colExpr(c));
+    }
+    names.push('__ts_ms', '__status_code', '__pos', '__pt_params');
+    parts.push(CH_TS_MS, CH_STATUS_CODE, 'toFloat64(toUnixTimestamp64Micro(`ver`))', "if(`object_type` = 'passthrough', `params`, NULL)");
+    return { sql: parts.join(', '), names };
+  }
+
+  private positionConds(range: { after?: SourcePosition; upTo?: SourcePosition } | undefined, params: unknown[]): string[] {
+    const c: string[] = [];
+    const ver = 'toUnixTimestamp64Micro(`ver`)';
+    if (range?.after && range.after.kind === 'ver') c.push(`${ver} > ${this.d.param(params, range.after.value)}`);
+    if (range?.upTo && range.upTo.kind === 'ver') c.push(`${ver} <= ${this.d.param(params, range.upTo.value)}`);
+    return c;
+  }
+
+  private from(): string {
+    return `${chIdent(this.table)} FINAL`;
+  }
+
+  private async rows<T>(sql: string, params: unknown[], format: 'JSONEachRow' | 'JSONCompactEachRow' = 'JSONEachRow', signal?: AbortSignal): Promise<T[]> {
+    try {
+      const rs = await this.client.query({ query: sql, query_params: chQueryParams(params), format, abort_signal: signal });
+      return await rs.json<T>();
+    } catch (err) {
+      throw chError('read the log DB', err, this.description);
+    }
+  }
+
+  async position(): Promise<SourcePosition> {
+    const r = await this.rows<{ m: number | null }>(`SELECT if(count() = 0, NULL, toFloat64(toUnixTimestamp64Micro(max(\`ver\`)))) AS m FROM ${chIdent(this.table)}`, []);
+    return { kind: 'ver', value: r[0]?.m ?? 0 };
+  }
+
+  /**
+   * Keyset pages by (timestamp, id), the table's sorting key: each page is one
+   * bounded query that starts after the last row of the previous one.
+   */
+  async *read(q: ReadQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+    const { sql: select, names } = this.selectList(q.columns);
+    const upTo = q.upTo ?? (await this.position());
+    const pageSize = q.pageSize ?? DEFAULT_PAGE;
+    const skip = excluder(q, names);
+    const tsAt = names.indexOf('__ts_ms');
+    let idAt = names.indexOf('id');
+    const extra = idAt < 0 ? ', `id`' : '';
+    if (idAt < 0) idAt = names.length;
+    let last: { ts: number; id: string } | null = null;
+    for (;;) {
+      signal?.throwIfAborted();
+      const params: unknown[] = [];
+      const conds = [...this.positionConds({ after: q.after, upTo }, params), ...filterConditions(this.d, this.schema, q.filter, params)];
+      if (last) conds.push(`(\`timestamp\`, \`id\`) > (fromUnixTimestamp64Milli(toInt64(${this.d.param(params, last.ts)})), ${this.d.param(params, last.id)})`);
+      const rows = await this.rows<unknown[]>(`SELECT ${select}${extra} FROM ${this.from()} ${whereClause(conds)} ORDER BY \`timestamp\`, \`id\` LIMIT ${pageSize}`, params, 'JSONCompactEachRow', signal);
+      if (!rows.length) break;
+      const tail = rows[rows.length - 1]!;
+      last = { ts: tail[tsAt] as number, id: tail[idAt] as string };
+      if (extra) for (const r of rows) r.length = names.length;
+      const out = skip ? skip(rows) : rows;
+      if (out.length) yield { columns: names, rows: out };
+      if (rows.length < pageSize) break;
+    }
+  }
+
+  async *list(q: ListQuery, signal?: AbortSignal): AsyncIterable<RowPage> {
+    const { sql: select, names } = this.selectList(q.columns);
+    const params: unknown[] = [];
+    const conds = filterConditions(this.d, this.schema, q.filter, params);
+    const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+    const sortSql: Record<ListQuery['sort'], string> = {
+      timestamp: '`timestamp`',
+      latency: '`latency`',
+      tokens: '`total_tokens`',
+      cost: physicalColumn(this.schema, 'cost') ? 'ifNull(`cost`, 0)' : '0',
+    };
+    const limit = q.limit !== undefined ? ` LIMIT ${Math.floor(q.limit)}` : '';
+    const offset = q.offset ? ` OFFSET ${Math.floor(q.offset)}` : '';
+    const sql = `SELECT ${select} FROM ${this.from()} ${whereClause(conds)} ORDER BY ${sortSql[q.sort]} ${dir} NULLS LAST, \`id\` ${dir}${limit}${offset}`;
+    let rs;
+    try {
+      rs = await this.client.query({ query: sql, query_params: chQueryParams(params), format: 'JSONCompactEachRow', abort_signal: signal });
+    } catch (err) {
+      throw chError('read the log DB', err, this.description);
+    }
+    const pageSize = q.pageSize ?? 1000;
+    let page: unknown[][] = [];
+    try {
+      for await (const batch of rs.stream<unknown[]>()) {
+        for (const row of batch) {
+          page.push(row.json<unknown[]>());
+          if (page.length >= pageSize) { yield { columns: names, rows: page }; page = []; }
+        }
+      }
+    } catch (err) {
+      throw chError('read the log DB', err, this.description);
+    }
+    if (page.length) yield { columns: names, rows: page };
+  }
+
+  async count(filter: Filter, range?: { after?: SourcePosition; upTo?: SourcePosition }): Promise<number> {
+    const params: unknown[] = [];
+    const conds = [...this.positionConds(range, params), ...filterConditions(this.d, this.schema, filter, params)];
+    const r = await this.rows<{ n: string }>(`SELECT count() AS n FROM ${this.from()} ${whereClause(conds)}`, params);
+    return Number(r[0]!.n);
+  }
+
+  /**
+   * The metrics in one grouped statement over the latest version of each row.
+   * Percentiles are quantileExactInclusive: exact, interpolated linearly
+   * between the closest ranks, as Postgres' percentile_cont.
+   */
+  async aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]> {
+    const params: unknown[] = [];
+    const keys = [...spec.groupBy];
+    const kexprs = keys.map((k) => groupExpr(this.d, this.schema, k, spec.timezone, params));
+    const conds = filterConditions(this.d, this.schema, filter, params);
+    const costCol = physicalColumn(this.schema, 'cost') ? 'ifNull(`cost`, 0)' : '0';
+    const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), '`status` AS st', 'toFloat64(`latency`) AS lat', 'toFloat64(`total_tokens`) AS tt',
+      'toFloat64(`prompt_tokens`) AS pt', 'toFloat64(`completion_tokens`) AS ct', `toFloat64(${costCol}) AS cost`].join(', ')} FROM ${this.from()} ${whereClause(conds)}`;
+    const done = `st IN ('success', 'error')`;
+    const completed = `countIf(${done})`;
+    const succ = `countIf(st = 'success')`;
+    const err = `countIf(st = 'error')`;
+    const totalCost = `ifNull(sum(if(${done}, cost, NULL)), 0)`;
+    const m: Record<Metric, string> = {
+      count: 'count()',
+      total_requests: 'count()',
+      success_count: succ,
+      error_count: err,
+      success_rate: `if(${completed} > 0, 100.0 * ${succ} / ${completed}, NULL)`,
+      error_rate: `if(${completed} > 0, 100.0 * ${err} / ${completed}, NULL)`,
+      avg_latency: `avg(if(${done}, lat, NULL))`,
+      max_latency: `max(if(${done}, lat, NULL))`,
+      total_tokens: `ifNull(sum(if(${done}, tt, NULL)), 0)`,
+      input_tokens: `ifNull(sum(if(${done}, pt, NULL)), 0)`,
+      output_tokens: `ifNull(sum(if(${done}, ct, NULL)), 0)`,
+      total_cost: totalCost,
+      avg_cost: `if(${completed} > 0, ${totalCost} / ${completed}, NULL)`,
+      p50_latency: '', p95_latency: '', p99_latency: '',
+    };
+    const metrics = spec.metrics.map(normaliseMetric);
+    const cols = [...keys.map((_, i) => `k${i}`), ...[...new Set(metrics)].map((x) => {
+      const p = PERCENTILES[x];
+      return `${p !== undefined ? `quantileExactInclusive(${p})(if(${done}, lat, NULL))` : m[x]} AS ${x}`;
+    })];
+    const k = keys.map((_, i) => `k${i}`);
+    const sql = `SELECT ${cols.join(', ')} FROM (${base})${k.length ? ` GROUP BY ${k.join(', ')} ORDER BY ${k.join(', ')}` : ''}`;
+    const rows = await this.rows<Record<string, unknown>>(sql, params);
+    return rows.map((row) => shapeAggregateRow(row, keys, spec.metrics));
+  }
+
+  async processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows> {
+    const params: unknown[] = [];
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, processingFilter(filter), params)];
+    const r = await this.rows<{ id: string }>(`SELECT \`id\` FROM ${this.from()} ${whereClause(conds)}`, params);
+    return { ids: r.map((x) => x.id) };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close().catch(() => {});
+  }
+}
