@@ -100,6 +100,7 @@ export const logExportsSchema = z.strictObject({
   state_dir: z.string().optional(),
   settle_lag_secs: z.number().int().min(0).optional(),
   lock_timeout_secs: z.number().int().positive().optional(),
+  /** No longer used (late rows are looked for at any age); accepted so old configs load. */
   late_horizon_secs: z.number().int().min(0).optional(),
   log_retention_days: z.number().int().positive().optional(),
   exports: z.array(exportSchema).default([]),

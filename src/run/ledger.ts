@@ -8,7 +8,7 @@ import { scrubKnownSecrets } from '../util/env-ref.js';
 import type { Manifest } from './manifest.js';
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failed';
-export type RunKind = 'window' | 'late' | 'adhoc';
+export type RunKind = 'window' | 'late' | 'adhoc' | 'unplaced';
 
 export interface RunRow {
   id: number;
@@ -70,6 +70,11 @@ export interface Ledger {
   /** The latest successful run for one window (its manifest is the window's current manifest). */
   latestForWindow(exportName: string, start: number, end: number): RunRow | undefined;
   get(runId: string): RunRow | undefined;
+  /** How far the export's late-row scan has read the source (rows at or before it were placed or reported). */
+  scanMark(exportName: string): { position: SourcePosition; processing: string[] } | undefined;
+  setScanMark(exportName: string, m: { position: SourcePosition; processing: string[] }): void;
+  /** Records rows that no window can take (they fall before the export's first delivered window). */
+  noteUnplaced(r: { runId: string; export: string; window: { start: number; end: number }; rows: number; destination: string; position: SourcePosition; message: string }): void;
   list(filter?: { export?: string; status?: string; limit?: number }): RunRow[];
   close(): void;
 }
@@ -127,6 +132,17 @@ export async function openLedger(dir: string): Promise<Ledger> {
     },
     latestForWindow(exportName, start, end) {
       return db.prepare(`SELECT * FROM runs WHERE export = ? AND window_start = ? AND window_end = ? AND status = 'success' AND kind IN ('window', 'late', 'adhoc') ORDER BY id DESC LIMIT 1`).get(exportName, start, end) as RunRow | undefined;
+    },
+    scanMark(exportName) {
+      const r = db.prepare('SELECT value FROM meta WHERE key = ?').get(`late_scan:${exportName}`) as { value: string } | undefined;
+      return r ? JSON.parse(r.value) as { position: SourcePosition; processing: string[] } : undefined;
+    },
+    setScanMark(exportName, p) {
+      wrap('scan mark', () => db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(`late_scan:${exportName}`, JSON.stringify(p)));
+    },
+    noteUnplaced(r) {
+      wrap('unplaced rows', () => db.prepare('INSERT INTO runs (run_id, export, kind, window_start, window_end, destination, status, attempt, rows, bytes, files, position_kind, position_value, started_at, finished_at, error, pid, host) VALUES (?, ?, \'unplaced\', ?, ?, ?, \'success\', 1, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?)')
+        .run(r.runId, r.export, r.window.start, r.window.end, r.destination, r.rows, r.position.kind, r.position.value, Date.now(), Date.now(), r.message, process.pid, host));
     },
     get(runId) {
       return db.prepare('SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY id DESC LIMIT 1').get(runId, `${runId}%`) as RunRow | undefined;

@@ -5,7 +5,7 @@ import type { LogSource, SourcePosition } from '../source/types.js';
 import type { Destination } from '../destination/types.js';
 import { createProgress } from '../cli/progress.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
-import { isoMs, DAY_MS } from '../util/time.js';
+import { isoMs } from '../util/time.js';
 import { exportWindow, windowFilter, type LateSpec } from './export-window.js';
 import type { ExportJob } from './job.js';
 import type { Ledger, RunKind, RunRow } from './ledger.js';
@@ -13,7 +13,13 @@ import type { Manifest } from './manifest.js';
 import { dueWindows } from './schedule.js';
 import { openDestination } from './destinations.js';
 
-export const DEFAULT_LATE_HORIZON_MS = 2 * DAY_MS;
+/** Rows no window can take: inserted after the export's first delivered window was written, but stamped before it. */
+export interface Unplaced {
+  rows: number;
+  /** The span of their timestamps: [start, end]. */
+  start: number;
+  end: number;
+}
 
 export interface PlannedRun {
   export: string;
@@ -26,14 +32,43 @@ export interface PlannedRun {
   attempt?: number;
 }
 
+/** The runs due for one export, and what its late-row scan found. */
+export type ExportPlan = PlannedRun[] & {
+  /** Rows the scan found that no window can take (reported, never dropped silently). */
+  unplaced?: Unplaced;
+  /** Where the scan stopped, and the rows it saw still processing: saved once the plan succeeds. */
+  scan?: { to: SourcePosition; processing: string[] };
+};
+
 export interface RunEvents {
   emit(e: Record<string, unknown>): Promise<void>;
 }
 
-/** What is due for one export: missed windows oldest first, then late parts of delivered ones. */
-export async function planExport(job: ExportJob, ledger: Ledger, source: LogSource, now: number, lateHorizonMs: number, upTo: SourcePosition): Promise<PlannedRun[]> {
+/** The window of `delivered` (sorted, non-overlapping) that holds `t`, by binary search. */
+function windowOf(delivered: RunRow[], t: number): RunRow | undefined {
+  let lo = 0;
+  let hi = delivered.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const w = delivered[mid]!;
+    if (t < w.window_start) hi = mid - 1;
+    else if (t >= w.window_end) lo = mid + 1;
+    else return w;
+  }
+  return undefined;
+}
+
+/**
+ * What is due for one export: missed windows oldest first, then late parts of
+ * delivered ones. Late rows are found with one read of the source by insert
+ * position (rows inserted since the export's last scan, whatever their
+ * timestamp) and one read by id (rows that were still processing); each goes
+ * to its own window however old. Rows stamped before the first delivered
+ * window are counted in `unplaced`.
+ */
+export async function planExport(job: ExportJob, ledger: Ledger, source: LogSource, now: number, upTo: SourcePosition): Promise<ExportPlan> {
   const delivered = ledger.delivered(job.name);
-  const out: PlannedRun[] = [];
+  const out: ExportPlan = [];
   if (job.oneOff) {
     const done = delivered.some((r) => r.window_start === job.oneOff!.start && r.window_end === job.oneOff!.end);
     if (!done && job.oneOff.end + job.settleLagMs <= now) out.push({ export: job.name, kind: 'window', ...job.oneOff });
@@ -43,23 +78,84 @@ export async function planExport(job: ExportJob, ledger: Ledger, source: LogSour
       out.push({ export: job.name, kind: 'window', ...w });
     }
   }
-  // Late rows: a delivered window may still receive rows (long streams land
-  // in the past; old builds finish `processing` rows later).
-  for (const r of delivered) {
-    if (r.window_end < now - lateHorizonMs) continue;
-    if (!r.manifest) continue;
-    const after: SourcePosition = { kind: (r.position_kind ?? 'none') as SourcePosition['kind'], value: r.position_value ?? 0 };
-    const pendingIds = JSON.parse(r.pending_ids ?? '[]') as string[];
-    const filter = windowFilter(job, { start: r.window_start, end: r.window_end }, now);
-    let rows = 0;
-    if (after.kind !== 'none' && upTo.kind === after.kind && upTo.value > after.value) rows += await source.count(filter, { after, upTo });
-    if (pendingIds.length) rows += await source.count({ ...filter, ids: pendingIds });
-    if (rows > 0) out.push({ export: job.name, kind: 'late', start: r.window_start, end: r.window_end, late: { after, pendingIds, previous: JSON.parse(r.manifest) as Manifest, rows } });
-    else if (upTo.value > after.value && after.kind !== 'none') {
-      // Nothing new for this window: remember the newer position so later checks stay cheap.
+  const windows = delivered.filter((r) => r.manifest);
+  if (!windows.length) return out;
+  const pos = (r: RunRow): SourcePosition => ({ kind: (r.position_kind ?? 'none') as SourcePosition['kind'], value: r.position_value ?? 0 });
+  const pendingOf = new Map(windows.map((r) => [r, new Set(JSON.parse(r.pending_ids ?? '[]') as string[])]));
+  // The filter of every window at once: the export's filters, no time range.
+  const base = { ...windowFilter(job, { start: 0, end: 0 }, now), start: undefined, end: undefined };
+  const late = new Map<RunRow, Set<string>>();
+  const unplaced: Unplaced = { rows: 0, start: Infinity, end: -Infinity };
+  const place = (id: string, t: number | null, p: number | null) => {
+    if (t === null) return;
+    const w = windowOf(windows, t);
+    if (!w) {
+      // Rows of windows not delivered yet are their window's to deliver.
+      if (t < windows[0]!.window_start) { unplaced.rows++; unplaced.start = Math.min(unplaced.start, t); unplaced.end = Math.max(unplaced.end, t); }
+      return;
+    }
+    const wp = pos(w);
+    if ((p !== null && wp.kind !== 'none' && p > wp.value) || pendingOf.get(w)!.has(id)) {
+      let ids = late.get(w);
+      if (!ids) late.set(w, (ids = new Set()));
+      ids.add(id);
+    }
+  };
+  const processing = new Set<string>();
+  const columns = ['id', 'status'];
+  // Rows that were still processing: at a delivery (the window's list) or at the last scan (the export's).
+  const scanned = ledger.scanMark(job.name);
+  const waiting = new Set<string>(scanned?.processing ?? []);
+  for (const s of pendingOf.values()) for (const id of s) waiting.add(id);
+  if (waiting.size) {
+    for await (const page of source.read({ filter: { ...base, completedOnly: false, ids: [...waiting] }, columns, upTo }, undefined)) {
+      const [iId, iSt, iTs, iPos] = ['id', 'status', '__ts_ms', '__pos'].map((c) => page.columns.indexOf(c));
+      for (const r of page.rows) {
+        if (r[iSt!] === 'processing') { if (scanned?.processing.includes(r[iId!] as string)) processing.add(r[iId!] as string); continue; }
+        place(r[iId!] as string, r[iTs!] as number | null, r[iPos!] as number | null);
+      }
     }
   }
+  // Rows inserted since the last scan (or, for a ledger from before scans, since the oldest delivery).
+  if (upTo.kind !== 'none') {
+    const from = scanned && scanned.position.kind === upTo.kind ? scanned.position.value
+      : Math.min(...windows.map((w) => (pos(w).kind === upTo.kind ? pos(w).value : 0)));
+    if (upTo.value > from) {
+      for await (const page of source.read({ filter: { ...base, completedOnly: false }, columns, after: { kind: upTo.kind, value: from }, upTo }, undefined)) {
+        const [iId, iSt, iTs, iPos] = ['id', 'status', '__ts_ms', '__pos'].map((c) => page.columns.indexOf(c));
+        for (const r of page.rows) {
+          if (r[iSt!] === 'processing') { processing.add(r[iId!] as string); continue; }
+          place(r[iId!] as string, r[iTs!] as number | null, r[iPos!] as number | null);
+        }
+      }
+    }
+  }
+  for (const w of windows) {
+    const ids = late.get(w);
+    if (!ids?.size) continue;
+    out.push({ export: job.name, kind: 'late', start: w.window_start, end: w.window_end, late: { after: pos(w), pendingIds: [...pendingOf.get(w)!], previous: JSON.parse(w.manifest!) as Manifest, rows: ids.size } });
+  }
+  if (unplaced.rows) out.unplaced = unplaced;
+  out.scan = { to: upTo, processing: [...processing] };
   return out;
+}
+
+/**
+ * After a plan succeeded: saves where its late-row scan stopped, and reports
+ * (summary line, NDJSON event, a ledger entry for `jobs show`) rows it found
+ * that no window can take.
+ */
+export async function recordScan(ctx: Ctx, job: ExportJob, plan: ExportPlan, ledger: Ledger, events: RunEvents | null): Promise<void> {
+  if (!plan.scan) return;
+  const u = plan.unplaced;
+  if (u) {
+    const runId = randomUUID();
+    const message = `${u.rows} row(s) inserted since the last run are stamped ${isoMs(u.start)} → ${isoMs(u.end)}, before the export's first delivered window: not delivered`;
+    ledger.noteUnplaced({ runId, export: job.name, window: { start: u.start, end: u.end }, rows: u.rows, destination: job.destType, position: plan.scan.to, message });
+    if (events) await events.emit({ event: 'unplaced_rows', export: job.name, run_id: runId, kind: 'unplaced', rows: u.rows, window_start: isoMs(u.start), window_end: isoMs(u.end), error: message });
+    ctx.log.warn(`${job.name}: ${message} (bifrost-logs jobs show ${runId.slice(0, 8)}; deliver them with bifrost-logs export --since ${isoMs(u.start)} --until ${isoMs(u.end + 1)})`);
+  }
+  ledger.setScanMark(job.name, { position: plan.scan.to, processing: plan.scan.processing });
 }
 
 export interface ExecuteResult {
