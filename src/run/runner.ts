@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, isUnreachable } from '../errors.js';
 import type { Ctx } from '../cli/context.js';
-import type { LogSource, SourcePosition } from '../source/types.js';
+import type { LogSource, SourcePosition, WindowFingerprint } from '../source/types.js';
+import { createRecordMapper } from '../record/mapper.js';
+import { createWarnings } from '../record/json-cell.js';
 import type { Destination } from '../destination/types.js';
 import { createProgress } from '../cli/progress.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import { isoMs } from '../util/time.js';
-import { exportWindow, windowFilter, type LateSpec } from './export-window.js';
+import { exportWindow, windowFilter, type LateSpec, type RestateSpec } from './export-window.js';
 import type { ExportJob } from './job.js';
 import type { Ledger, RunKind, RunRow } from './ledger.js';
 import type { Manifest } from './manifest.js';
@@ -28,6 +30,8 @@ export interface PlannedRun {
   end: number;
   /** For late runs: rows that arrived since delivery. */
   late?: { after: SourcePosition; pendingIds: string[]; previous: Manifest; rows: number };
+  /** For restatements: the window's rows changed since its delivered revision. */
+  restate?: { previous: Manifest; revision: number; old: WindowFingerprint; now: WindowFingerprint };
   /** For retries of a window. */
   attempt?: number;
 }
@@ -42,6 +46,15 @@ export type ExportPlan = PlannedRun[] & {
 
 export interface RunEvents {
   emit(e: Record<string, unknown>): Promise<void>;
+}
+
+/** The canonical columns an export's records are made of (the fingerprint covers them). */
+export function fingerprintColumns(job: ExportJob): readonly string[] {
+  return createRecordMapper(job.fields, createWarnings()).columns;
+}
+
+export function sameFingerprint(a: WindowFingerprint, b: WindowFingerprint): boolean {
+  return a.rows === b.rows && a.hash === b.hash && Math.abs(a.cost - b.cost) < 1e-9 && a.tokens === b.tokens;
 }
 
 /** The window of `delivered` (sorted, non-overlapping) that holds `t`, by binary search. */
@@ -130,9 +143,25 @@ export async function planExport(job: ExportJob, ledger: Ledger, source: LogSour
       }
     }
   }
+  // Restatement: one grouped query fingerprints every delivered window of the lookback.
+  const restated = new Set<RunRow>();
+  if (job.restateLookbackMs > 0) {
+    const recent = windows.filter((w) => w.window_end > now - job.restateLookbackMs);
+    const now_ = await source.fingerprints(base, recent.map((w) => ({ start: w.window_start, end: w.window_end, upTo: pos(w) })), fingerprintColumns(job), upTo);
+    recent.forEach((w, i) => {
+      const fp = now_[i]!;
+      // A window delivered before fingerprints existed takes today's as its baseline (rows up to its position).
+      if (!w.fingerprint) { ledger.setFingerprint(w.id, fp); return; }
+      const old = JSON.parse(w.fingerprint) as WindowFingerprint;
+      if (sameFingerprint(old, fp)) return;
+      const previous = JSON.parse(w.manifest!) as Manifest;
+      restated.add(w);
+      out.push({ export: job.name, kind: 'restate', start: w.window_start, end: w.window_end, restate: { previous, revision: (previous.revision ?? w.revision ?? 1) + 1, old, now: fp } });
+    });
+  }
   for (const w of windows) {
     const ids = late.get(w);
-    if (!ids?.size) continue;
+    if (!ids?.size || restated.has(w)) continue;
     out.push({ export: job.name, kind: 'late', start: w.window_start, end: w.window_end, late: { after: pos(w), pendingIds: [...pendingOf.get(w)!], previous: JSON.parse(w.manifest!) as Manifest, rows: ids.size } });
   }
   if (unplaced.rows) out.unplaced = unplaced;
@@ -188,19 +217,32 @@ export async function executePlan(ctx: Ctx, job: ExportJob, plan: PlannedRun[], 
       try {
         if (progress.enabled) progress.start(p.late ? p.late.rows : await source.count({ ...windowFilter(job, window, now) }, { upTo }));
         const late: LateSpec | undefined = p.late ? { after: p.late.after, pendingIds: p.late.pendingIds, previous: p.late.previous } : undefined;
+        // Fingerprinted before the read: a row changed meanwhile makes the next run restate, never hides a change.
+        const fingerprint = (job.restateLookbackMs > 0 && p.end > now - job.restateLookbackMs
+          ? (await source.fingerprints(windowFilter(job, window, now), [window], fingerprintColumns(job), upTo))[0]
+          : undefined);
+        const restate: RestateSpec | undefined = p.restate ? { previous: p.restate.previous, revision: p.restate.revision, restated: {
+          from_revision: p.restate.revision - 1, run_id: runId,
+          rows_before: p.restate.old.rows, rows_now: p.restate.now.rows, cost_before: p.restate.old.cost, cost_now: p.restate.now.cost, tokens_before: p.restate.old.tokens, tokens_now: p.restate.now.tokens,
+        } } : undefined;
+        if (p.restate) await events?.emit({ ...restate!.restated, event: 'restating', export: job.name, run_id: runId, kind: 'restate', window_start: isoMs(p.start), window_end: isoMs(p.end), revision: p.restate.revision });
         const r = await exportWindow({
-          job, source, dest, window, runId, upTo, late, now, signal: ctx.signal,
+          job, source, dest, window, runId, upTo, late, restate, now, signal: ctx.signal,
           onRows: (n) => progress.tick(n),
           onVerbose: (m) => ctx.log.verbose(m),
           onPart: (part) => { void events?.emit({ event: 'part_written', export: job.name, run_id: runId, key: part.key, rows: part.rows, bytes: part.bytes, sha256: part.sha256 }); },
         });
         progress.stop();
-        ledger.succeed(id, { rows: r.rows, bytes: r.bytes, files: r.parts.length, position: r.position, pendingIds: r.pendingIds, manifest: r.manifest, manifestKey: r.manifestKey });
+        ledger.succeed(id, {
+          rows: r.rows, bytes: r.bytes, files: r.parts.length, position: r.position, pendingIds: r.pendingIds, manifest: r.manifest, manifestKey: r.manifestKey,
+          fingerprint: fingerprint ?? null, revision: r.manifest.revision ?? 1,
+          restate: p.restate ? { old: p.restate.old, new: p.restate.now, rows_changed: restateRowsChanged(p.restate.old, p.restate.now), revision: p.restate.revision } : undefined,
+        });
         res.ok++;
         const secs = (Date.now() - started) / 1000;
         if (r.warnings.malformedJson) ctx.log.warn(`${job.name}: ${r.warnings.malformedJson} malformed JSON cell(s) exported as text`);
-        if (events) await events.emit({ event: 'finished', export: job.name, run_id: runId, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), rows: r.rows, files: r.parts.length, bytes: r.bytes, seconds: secs, manifest: r.manifestKey });
-        else ctx.log.info(`${job.name} ${isoMs(p.start)} → ${isoMs(p.end)}${p.kind === 'late' ? ' (late rows)' : ''}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s`);
+        if (events) await events.emit({ event: 'finished', export: job.name, run_id: runId, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), rows: r.rows, files: r.parts.length, bytes: r.bytes, seconds: secs, manifest: r.manifestKey, revision: r.manifest.revision ?? 1 });
+        else ctx.log.info(`${job.name} ${isoMs(p.start)} → ${isoMs(p.end)}${p.kind === 'late' ? ' (late rows)' : p.restate ? ` (restated as revision ${p.restate.revision}: rows ${p.restate.old.rows} → ${p.restate.now.rows}, cost ${round(p.restate.old.cost)} → ${round(p.restate.now.cost)})` : ''}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s`);
       } catch (err) {
         progress.stop();
         ledger.fail(id, err);
@@ -215,6 +257,13 @@ export async function executePlan(ctx: Ctx, job: ExportJob, plan: PlannedRun[], 
     await dest.close().catch(() => {});
   }
   return res;
+}
+
+const round = (n: number) => Math.round(n * 1e6) / 1e6;
+
+/** Rows changed by a restatement, as far as the fingerprints tell: added or removed rows, or at least one when only values changed. */
+function restateRowsChanged(a: WindowFingerprint, b: WindowFingerprint): number {
+  return Math.abs(a.rows - b.rows) || (a.hash !== b.hash || a.cost !== b.cost || a.tokens !== b.tokens ? 1 : 0);
 }
 
 function exitCodeOf(err: unknown): number {
@@ -240,5 +289,7 @@ export function describeRun(r: RunRow): Record<string, unknown> {
     status: r.status, attempt: r.attempt, rows: r.rows, bytes: r.bytes, files: r.files, destination: r.destination,
     started_at: isoMs(r.started_at), finished_at: r.finished_at ? isoMs(r.finished_at) : null, error: r.error,
     position: r.position_kind ? { kind: r.position_kind, value: r.position_value } : null, manifest_key: r.manifest_key,
+    revision: r.kind === 'unplaced' ? null : (r.revision ?? 1),
+    ...(r.restate ? { restate: JSON.parse(r.restate) as unknown } : {}),
   };
 }

@@ -165,12 +165,15 @@ describe('run', () => {
     // Reported once; nothing else due.
     const again = await run(s, '2026-10-07T03:10:00Z', ['--json']);
     expect(ndjson(again.stdout).filter((e) => e.event === 'finished' || e.event === 'unplaced_rows')).toEqual([]);
-    // The late processing row finishes: delivered to its window, once.
+    // The late processing row finishes: its window (inside the restatement lookback) is delivered again as
+    // revision 2, holding it once.
     const w2 = new Database(copy);
     w2.prepare('UPDATE logs SET status = ? WHERE id = ?').run('success', 'old-proc');
     w2.close();
     const fin = await run(s, '2026-10-07T03:20:00Z', ['--json']);
-    expect(ndjson(fin.stdout).filter((e) => e.event === 'finished').map((e) => [e.kind, e.window_start, e.rows])).toEqual([['late', '2026-10-02T02:00:00.000Z', 1]]);
+    expect(ndjson(fin.stdout).filter((e) => e.event === 'finished').map((e) => [e.kind, e.window_start, e.rows, e.revision])).toEqual([
+      ['restate', '2026-10-02T02:00:00.000Z', expectedIds('2026-10-02T02:00:00Z', '2026-10-03T02:00:00Z').length + 2, 2],
+    ]);
     expect(delivered(s.out)).toEqual([...want, 'old-proc'].sort());
     expect(ndjson((await run(s, '2026-10-07T03:30:00Z', ['--json'])).stdout).filter((e) => e.event === 'finished')).toEqual([]);
     const v = await cli(['verify', '--config', s.cfg, '--state-dir', s.state]);

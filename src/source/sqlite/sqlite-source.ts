@@ -4,7 +4,7 @@ import { CliError, ExitCode } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, FINGERPRINT_COLUMNS, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { coarseBounds, createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
@@ -274,6 +274,43 @@ export class SqliteSource implements LogSource {
     const r = this.db.prepare(`SELECT count(*) AS n FROM logs ${whereClause(conds)}`).get(...params) as { n: number };
     return r.n;
   }
+
+  async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
+    if (!windows.length) return [];
+    if (!this.fpReady) {
+      // FNV-1a over the row's values (type-tagged), as a 48-bit integer: deterministic, no allocation per value.
+      this.db.function('bl_row_hash', { deterministic: true, varargs: true }, (...vals: unknown[]) => {
+        let h1 = 0x811c9dc5;
+        let h2 = 0x01000193;
+        for (const v of vals) {
+          const t = v === null ? '\u0000' : typeof v === 'number' || typeof v === 'bigint' ? `n${v}` : Buffer.isBuffer(v) ? `b${v.toString('hex')}` : `s${v as string}`;
+          for (let i = 0; i < t.length; i++) {
+            const c = t.charCodeAt(i);
+            h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+            h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
+          }
+          h1 = Math.imul(h1 ^ 0xff, 0x01000193) >>> 0;
+        }
+        return (h1 % 0x10000) * 0x100000000 + h2;
+      });
+      this.fpReady = true;
+    }
+    const cols = [...new Set([...FINGERPRINT_COLUMNS, ...columns])].filter((c) => !NEVER_READ.has(c)).map((c) => physicalColumn(this.schema, c)).filter((p): p is string => !!p);
+    const lo = Math.min(...windows.map((w) => w.start));
+    const hi = Math.max(...windows.map((w) => w.end));
+    const params: unknown[] = [];
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, { ...filter, start: lo, end: hi }, params)];
+    const cost = physicalColumn(this.schema, 'cost');
+    const tokens = physicalColumn(this.schema, 'total_tokens');
+    const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${cost ? `"${cost}"` : '0'} AS c, ${tokens ? `"${tokens}"` : '0'} AS k, bl_row_hash(${cols.map((c) => `"${c}"`).join(', ')}) AS h FROM logs ${whereClause(conds)}`;
+    const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'rowid' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''} THEN ${i}`).join(' ');
+    const rows = this.db.prepare(`SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, sum(h % 281474976710656) AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner})) WHERE b IS NOT NULL GROUP BY b`).all(...params) as Array<{ b: number; n: number; c: number; k: number; h: number | bigint }>;
+    const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
+    for (const r of rows) out[r.b] = { rows: r.n, cost: r.c, tokens: r.k, hash: Number(BigInt(r.h) % 281474976710656n) };
+    return out;
+  }
+
+  private fpReady = false;
 
   async aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]> {
     const { sql, params, keys } = aggregateSql(this.d, this.schema, filter, spec);
