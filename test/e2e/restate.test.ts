@@ -19,7 +19,7 @@ import { isCompleted, type TruthRow } from '../support/truth.js';
  * next run restates exactly the changed windows (and adds the late rows), and
  * what is delivered equals the DB again, row for row, with current costs.
  */
-const OPTS = { rows: 1400, seed: 47, schema: 'v1.5', start: '2026-10-01T00:00:00Z', days: 7 };
+const OPTS = { rows: 1400, seed: 47, schema: 'newer', start: '2026-10-01T00:00:00Z', days: 7 };
 const NOW1 = '2026-10-08T00:30:00Z';
 const NOW2 = '2026-10-08T00:40:00Z';
 const NOW3 = '2026-10-08T00:50:00Z';
@@ -120,14 +120,21 @@ type Delivered = () => Promise<Array<{ request_id: string; cost_usd: number | nu
 function fromManifests(list: () => Promise<string[]>, read: (key: string) => Promise<Buffer | null>): Delivered {
   return async () => {
     const out: Array<{ request_id: string; cost_usd: number | null }> = [];
-    for (const mk of (await list()).filter((k) => k.endsWith('.manifest.json'))) {
+    const keys = await list();
+    const listed = new Set<string>();
+    for (const mk of keys.filter((k) => k.endsWith('.manifest.json'))) {
       const m = JSON.parse((await read(mk))!.toString());
+      // A restated window's parts carry its revision in their names.
+      if (m.revision > 1) for (const f of m.files) expect(f.key).toContain(`_r${String(m.revision).padStart(4, '0')}_`);
       for (const f of m.files) {
+        listed.add(f.key);
         const b = await read(f.key);
         expect(b, `${f.key} of ${mk} (revision ${m.revision})`).not.toBeNull();
         for (const r of ndjson(gunzipSync(b!).toString())) out.push({ request_id: r.request_id, cost_usd: r.cost_usd });
       }
     }
+    // Superseded revisions' files are gone: every data file is in a current manifest.
+    expect(keys.filter((k) => /\.jsonl\.gz$/.test(k) && !listed.has(k))).toEqual([]);
     return out;
   };
 }
@@ -139,12 +146,13 @@ function fileDest(): { destination: Record<string, unknown>; delivered: Delivere
 }
 
 function s3Dest(): { destination: Record<string, unknown>; delivered: Delivered; env: Record<string, string> } {
-  const prefix = `p${++n}/{date}/`;
+  const id = ++n;
+  const prefix = `p${id}/{date}/`;
   const client = new S3Client(s3.clientConfig);
   const listDir = join(s3.directory, BUCKET);
   const list = async () => {
     const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-    const r = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `p${n}/` }));
+    const r = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `p${id}/` }));
     void listDir;
     return (r.Contents ?? []).map((o) => o.Key!);
   };
