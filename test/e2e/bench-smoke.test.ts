@@ -13,7 +13,7 @@ describe('the benchmark', () => {
         env: { ...process.env, BENCH_ROWS: '10000', BENCH_SMOKE: '1', BENCH_CACHE: cache }, encoding: 'utf8', timeout: 240_000,
       });
       expect(r.status, r.stderr).toBe(0);
-      for (const op of ['export JSONL', 'export CSV', 'export Parquet', 'stats --group-by provider,model', 'gateway writer', 'export CSV from Postgres']) {
+      for (const op of ['export JSONL', 'export CSV', 'export Parquet', 'stats --group-by provider,model', 'gateway writer', 'export CSV from Postgres', 'restatement check, 7-day lookback']) {
         expect(r.stdout).toContain(op);
       }
       expect(r.stdout).not.toContain('failed:');
