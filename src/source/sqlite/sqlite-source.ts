@@ -30,6 +30,40 @@ const SORT_SQL: Record<ListQuery['sort'], string> = {
  * Reads a Bifrost SQLite log DB, read-only. Exports page by rowid in short
  * statements so the gateway's WAL can always checkpoint between pages.
  */
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+
+/**
+ * A 48-bit hash of a row's values (the fingerprint's per-row term): FNV-1a
+ * style over each value, type-tagged (NULL, number bits, text code units,
+ * blob bytes), with no allocation per value.
+ */
+function rowHash(...vals: unknown[]): number {
+  let h = 0x811c9dc5;
+  let g = 0x9e3779b9;
+  for (let j = 0; j < vals.length; j++) {
+    const v = vals[j];
+    if (v === null || v === undefined) { h = Math.imul(h ^ 0x100, 0x01000193); }
+    else if (typeof v === 'number') {
+      F64[0] = v;
+      h = Math.imul(h ^ U32[0]!, 0x01000193);
+      h = Math.imul(h ^ U32[1]!, 0x01000193);
+    } else if (typeof v === 'bigint') {
+      F64[0] = Number(v);
+      h = Math.imul(h ^ U32[0]! ^ 0x55, 0x01000193);
+      h = Math.imul(h ^ U32[1]!, 0x01000193);
+    } else if (typeof v === 'string') {
+      for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v.charCodeAt(i), 0x01000193);
+      h = Math.imul(h ^ (v.length + 0x200), 0x01000193);
+    } else if (Buffer.isBuffer(v)) {
+      for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v[i]!, 0x01000193);
+      h = Math.imul(h ^ (v.length + 0x300), 0x01000193);
+    }
+    g = Math.imul(g ^ h ^ j, 0x5bd1e995);
+  }
+  return ((g >>> 16) & 0xffff) * 0x100000000 + (h >>> 0);
+}
+
 export class SqliteSource implements LogSource {
   readonly dialect = 'sqlite' as const;
   readonly description: string;
@@ -278,21 +312,7 @@ export class SqliteSource implements LogSource {
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
     if (!windows.length) return [];
     if (!this.fpReady) {
-      // FNV-1a over the row's values (type-tagged), as a 48-bit integer: deterministic, no allocation per value.
-      this.db.function('bl_row_hash', { deterministic: true, varargs: true }, (...vals: unknown[]) => {
-        let h1 = 0x811c9dc5;
-        let h2 = 0x01000193;
-        for (const v of vals) {
-          const t = v === null ? '\u0000' : typeof v === 'number' || typeof v === 'bigint' ? `n${v}` : Buffer.isBuffer(v) ? `b${v.toString('hex')}` : `s${v as string}`;
-          for (let i = 0; i < t.length; i++) {
-            const c = t.charCodeAt(i);
-            h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-            h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
-          }
-          h1 = Math.imul(h1 ^ 0xff, 0x01000193) >>> 0;
-        }
-        return (h1 % 0x10000) * 0x100000000 + h2;
-      });
+      this.db.function('bl_row_hash', { deterministic: true, varargs: true }, rowHash);
       this.fpReady = true;
     }
     const cols = [...new Set([...FINGERPRINT_COLUMNS, ...columns])].filter((c) => !NEVER_READ.has(c)).map((c) => physicalColumn(this.schema, c)).filter((p): p is string => !!p);
