@@ -88,7 +88,8 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
             if (Math.abs(old.cost - fp.cost) >= 1e-9) what.push(`cost ${+old.cost.toFixed(6)} → ${+fp.cost.toFixed(6)}`);
             if (old.tokens !== fp.tokens) what.push(`tokens ${old.tokens} → ${fp.tokens}`);
             if (!what.length) what.push('values of delivered rows (status, latency, error details, token usage…)');
-            found.push(`rows changed since revision ${r.revision ?? 1} was delivered: ${what.join(', ')} (run \`bifrost-logs run\` to restate the window)`);
+            const inLookback = job.restateLookbackMs > 0 && r.window_end > Date.now() - job.restateLookbackMs;
+            found.push(`rows changed since revision ${r.revision ?? 1} was delivered: ${what.join(', ')} (${inLookback ? 'run `bifrost-logs run` to restate the window' : 'the window is older than restate_lookback_secs, so `run` does not restate it: raise restate_lookback_secs to cover it'})`);
           }
         }
         diffs.push(...found.map((f) => `${label}: ${f}`));
