@@ -120,11 +120,15 @@ export async function planExport(job: ExportJob, ledger: Ledger, source: LogSour
   const scanned = ledger.scanMark(job.name);
   const waiting = new Set<string>(scanned?.processing ?? []);
   for (const s of pendingOf.values()) for (const id of s) waiting.add(id);
-  if (waiting.size) {
-    for await (const page of source.read({ filter: { ...base, completedOnly: false, ids: [...waiting] }, columns, upTo }, undefined)) {
+  const waitingIds = [...waiting];
+  // In chunks: a statement's parameters are limited (SQLite 32766, Postgres 65535).
+  // A listing, not a read: it looks the ids up by their index instead of scanning by position.
+  const scannedProcessing = new Set(scanned?.processing ?? []);
+  for (let c = 0; c < waitingIds.length; c += 5000) {
+    for await (const page of source.list({ filter: { ...base, completedOnly: false, ids: waitingIds.slice(c, c + 5000) }, columns, upTo, sort: 'timestamp', order: 'asc' }, undefined)) {
       const [iId, iSt, iTs, iPos] = ['id', 'status', '__ts_ms', '__pos'].map((c) => page.columns.indexOf(c));
       for (const r of page.rows) {
-        if (r[iSt!] === 'processing') { if (scanned?.processing.includes(r[iId!] as string)) processing.add(r[iId!] as string); continue; }
+        if (r[iSt!] === 'processing') { if (scannedProcessing.has(r[iId!] as string)) processing.add(r[iId!] as string); continue; }
         place(r[iId!] as string, r[iTs!] as number | null, r[iPos!] as number | null);
       }
     }
