@@ -89,6 +89,7 @@ export const exportSchema = z.strictObject({
   schedule: scheduleSchema.optional(),
   backfill_from: rfc3339ish.optional(),
   settle_lag_secs: z.number().int().min(0).optional(),
+  restate_lookback_secs: z.number().int().min(0).optional(),
   lock_timeout_secs: z.number().int().positive().optional(),
   destination: destinationSchema,
   data: dataSchema.default({ format: 'jsonl', compression: 'none' }),
@@ -99,7 +100,9 @@ export const logExportsSchema = z.strictObject({
   enabled: z.boolean().default(true),
   state_dir: z.string().optional(),
   settle_lag_secs: z.number().int().min(0).optional(),
+  restate_lookback_secs: z.number().int().min(0).optional(),
   lock_timeout_secs: z.number().int().positive().optional(),
+  /** No longer used (late rows are looked for at any age); accepted so old configs load. */
   late_horizon_secs: z.number().int().min(0).optional(),
   log_retention_days: z.number().int().positive().optional(),
   exports: z.array(exportSchema).default([]),

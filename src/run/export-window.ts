@@ -35,6 +35,13 @@ export interface LateSpec {
   readonly previous: Manifest;
 }
 
+export interface RestateSpec {
+  /** The window's current manifest (the revision being replaced). */
+  readonly previous: Manifest;
+  readonly revision: number;
+  readonly restated: NonNullable<Manifest['restated']>;
+}
+
 export interface WindowResult {
   readonly manifest: Manifest;
   readonly manifestKey: string;
@@ -57,6 +64,8 @@ export interface ExportWindowOptions {
   /** The snapshot: rows inserted after it wait for the next run. */
   readonly upTo: SourcePosition;
   readonly late?: LateSpec;
+  /** A new revision of a delivered window whose rows changed: written whole beside the current one, which it then replaces. */
+  readonly restate?: RestateSpec;
   /** The filter without its time range (resolved once per run). */
   readonly baseFilter?: Filter;
   readonly now: number;
@@ -191,6 +200,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   await format.ready?.();
   const kp = keyParts(job, w);
   const kind: 'part' | 'late' = late ? 'late' : 'part';
+  const revision = o.restate ? o.restate.revision : (late?.previous.revision ?? 1);
   // An aggregated window is re-delivered whole: its late run replaces the part.
   const aggregated = !!plan.aggregate;
   const effectiveKind = aggregated ? 'part' : kind;
@@ -228,7 +238,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
       if (!part) break;
       partNo++;
       const info: PartInfo = {
-        key: partKey(kp, effectiveKind, partNo, format.extension, gzip),
+        key: partKey(kp, effectiveKind, partNo, format.extension, gzip, revision),
         kind: effectiveKind,
         format: format.name,
         contentType: format.contentType,
@@ -264,8 +274,10 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
     tool: { name: 'bifrost-logs', version: VERSION },
     export: job.name,
     run_id: prev?.run_id ?? o.runId,
+    revision,
+    ...(o.restate ? { restated: o.restate.restated } : prev?.restated ? { restated: prev.restated } : {}),
     window: { start: isoMs(w.start), end: isoMs(w.end) },
-    created_at: prev?.created_at ?? nowIso,
+    created_at: prev?.created_at ?? o.restate?.previous.created_at ?? nowIso,
     updated_at: nowIso,
     source: { dialect: o.source.dialect, position: o.upTo, pending_ids: pendingIds.length },
     format: format.name,
@@ -293,6 +305,11 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
       exportName: job.name, window: w, manifestKey: mKey, manifestBytes: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'),
       parts, late: !!late && !aggregated, schema: plan.schema, aggregated,
     });
+    // The new manifest is the truth now: the superseded revision's files go (best effort; verify ignores them).
+    if (o.restate && dest.deleteObject) {
+      const keep = new Set(parts.map((p) => p.key));
+      for (const f of o.restate.previous.files) if (!keep.has(f.key)) await dest.deleteObject(f.key).catch(() => {});
+    }
   }
   return {
     manifest, manifestKey: mKey, parts,

@@ -42,10 +42,13 @@ export interface ExportJob {
   /** An absolute date_range makes the export a one-off backfill over it. */
   readonly oneOff?: { start: number; end: number };
   readonly settleLagMs: number;
+  /** Delivered windows younger than this are checked for changed rows each run (0: never). */
+  readonly restateLookbackMs: number;
   readonly lockTimeoutMs: number;
 }
 
 export const DEFAULT_SETTLE_LAG_SECS = 600;
+export const DEFAULT_RESTATE_LOOKBACK_SECS = 7 * 86400;
 export const DEFAULT_LOCK_TIMEOUT_SECS = 6 * 3600;
 export const DEFAULT_MAX_ROWS_PER_FILE = 1_000_000;
 const SECRET_KEY = /(secret|password|key|token|connection_string|sas)/i;
@@ -71,7 +74,7 @@ export interface JobOverrides {
 }
 
 /** Resolves one configured export (plus flag overrides) into a job. */
-export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag_secs' | 'lock_timeout_secs'> | undefined, at: string, o: JobOverrides = {}, env: NodeJS.ProcessEnv = process.env): ExportJob {
+export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag_secs' | 'lock_timeout_secs' | 'restate_lookback_secs'> | undefined, at: string, o: JobOverrides = {}, env: NodeJS.ProcessEnv = process.env): ExportJob {
   const destType = (o.destType ?? e.destination.type) as DestinationType;
   const baseConfig = o.destType && o.destType !== e.destination.type ? {} : ((e.destination as { config?: Record<string, unknown> }).config ?? {});
   const merged: Record<string, unknown> = { ...baseConfig, ...(o.destConfig ?? {}) };
@@ -135,6 +138,7 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     backfillFrom,
     oneOff,
     settleLagMs: 1000 * (e.settle_lag_secs ?? le?.settle_lag_secs ?? DEFAULT_SETTLE_LAG_SECS),
+    restateLookbackMs: 1000 * (e.restate_lookback_secs ?? le?.restate_lookback_secs ?? DEFAULT_RESTATE_LOOKBACK_SECS),
     lockTimeoutMs: 1000 * (e.lock_timeout_secs ?? le?.lock_timeout_secs ?? DEFAULT_LOCK_TIMEOUT_SECS),
   });
 }

@@ -32,8 +32,9 @@ export function windowStem(k: KeyParts): string {
   return `${k.prefix}${k.exportName}_${compactStamp(k.start)}_${compactStamp(k.end)}`;
 }
 
-export function partKey(k: KeyParts, kind: 'part' | 'late', n: number, extension: string, gzip: boolean): string {
-  return `${windowStem(k)}_${kind}-${String(n).padStart(4, '0')}.${extension}${gzip ? '.gz' : ''}`;
+/** A part's key; revisions after the first carry their number (`…_r0002_part-0001…`), so they never overwrite the current one. */
+export function partKey(k: KeyParts, kind: 'part' | 'late', n: number, extension: string, gzip: boolean, revision = 1): string {
+  return `${windowStem(k)}${revision > 1 ? `_r${String(revision).padStart(4, '0')}` : ''}_${kind}-${String(n).padStart(4, '0')}.${extension}${gzip ? '.gz' : ''}`;
 }
 
 export function manifestKey(k: KeyParts): string {

@@ -3,12 +3,12 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CliError, ExitCode } from '../errors.js';
-import type { SourcePosition } from '../source/types.js';
+import type { SourcePosition, WindowFingerprint } from '../source/types.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import type { Manifest } from './manifest.js';
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failed';
-export type RunKind = 'window' | 'late' | 'adhoc';
+export type RunKind = 'window' | 'late' | 'adhoc' | 'unplaced' | 'restate';
 
 export interface RunRow {
   id: number;
@@ -33,6 +33,12 @@ export interface RunRow {
   error: string | null;
   pid: number | null;
   host: string | null;
+  /** JSON WindowFingerprint of the window's rows as delivered (null: not computed). */
+  fingerprint: string | null;
+  /** The window's revision this run delivered (null before revisions: 1). */
+  revision: number | null;
+  /** For restatements: JSON {old, new, rows_changed}. */
+  restate: string | null;
 }
 
 const SCHEMA = `
@@ -61,7 +67,9 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 export interface Ledger {
   readonly path: string;
   begin(r: { runId: string; export: string; window: { start: number; end: number }; kind: RunKind; destination: string }): number;
-  succeed(id: number, r: { rows: number; bytes: number; files: number; position: SourcePosition; pendingIds: string[]; manifest: Manifest; manifestKey: string }): void;
+  succeed(id: number, r: { rows: number; bytes: number; files: number; position: SourcePosition; pendingIds: string[]; manifest: Manifest; manifestKey: string; fingerprint?: WindowFingerprint | null; revision?: number; restate?: unknown }): void;
+  /** Records a fingerprint for a window delivered before fingerprints existed. */
+  setFingerprint(id: number, fp: WindowFingerprint): void;
   fail(id: number, err: unknown): void;
   /** Marks runs left `running` by a dead process as failed (called under the export's lock). */
   reapInterrupted(exportName: string): number;
@@ -70,6 +78,11 @@ export interface Ledger {
   /** The latest successful run for one window (its manifest is the window's current manifest). */
   latestForWindow(exportName: string, start: number, end: number): RunRow | undefined;
   get(runId: string): RunRow | undefined;
+  /** How far the export's late-row scan has read the source (rows at or before it were placed or reported). */
+  scanMark(exportName: string): { position: SourcePosition; processing: string[] } | undefined;
+  setScanMark(exportName: string, m: { position: SourcePosition; processing: string[] }): void;
+  /** Records rows that no window can take (they fall before the export's first delivered window). */
+  noteUnplaced(r: { runId: string; export: string; window: { start: number; end: number }; rows: number; destination: string; position: SourcePosition; message: string }): void;
   list(filter?: { export?: string; status?: string; limit?: number }): RunRow[];
   close(): void;
 }
@@ -84,6 +97,9 @@ export async function openLedger(dir: string): Promise<Ledger> {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 10000');
     db.exec(SCHEMA);
+    // Additive migration: ledgers from before restatement gain the columns, their rows read as revision 1.
+    const have = new Set((db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name));
+    for (const [c, t] of [['fingerprint', 'TEXT'], ['revision', 'INTEGER'], ['restate', 'TEXT']] as const) if (!have.has(c)) db.exec(`ALTER TABLE runs ADD COLUMN ${c} ${t}`);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new CliError('open the ledger', `${path}: ${e.code === 'SQLITE_FULL' || e.code === 'ENOSPC' ? 'no space left on the device' : e.message}`, { exitCode: e.code === 'SQLITE_FULL' ? ExitCode.tempFail : ExitCode.unavailable, hint: 'pass --state-dir DIR (a writable directory)', cause: err });
@@ -108,8 +124,11 @@ export async function openLedger(dir: string): Promise<Ledger> {
       });
     },
     succeed(id, r) {
-      wrap('success', () => db.prepare('UPDATE runs SET status = \'success\', rows = ?, bytes = ?, files = ?, position_kind = ?, position_value = ?, pending_ids = ?, manifest_key = ?, manifest = ?, finished_at = ?, error = NULL WHERE id = ?')
-        .run(r.rows, r.bytes, r.files, r.position.kind, r.position.value, JSON.stringify(r.pendingIds), r.manifestKey, JSON.stringify(r.manifest), Date.now(), id));
+      wrap('success', () => db.prepare('UPDATE runs SET status = \'success\', rows = ?, bytes = ?, files = ?, position_kind = ?, position_value = ?, pending_ids = ?, manifest_key = ?, manifest = ?, finished_at = ?, error = NULL, fingerprint = ?, revision = ?, restate = ? WHERE id = ?')
+        .run(r.rows, r.bytes, r.files, r.position.kind, r.position.value, JSON.stringify(r.pendingIds), r.manifestKey, JSON.stringify(r.manifest), Date.now(), r.fingerprint ? JSON.stringify(r.fingerprint) : null, r.revision ?? 1, r.restate === undefined ? null : JSON.stringify(r.restate), id));
+    },
+    setFingerprint(id, fp) {
+      wrap('fingerprint', () => db.prepare('UPDATE runs SET fingerprint = ? WHERE id = ?').run(JSON.stringify(fp), id));
     },
     fail(id, err) {
       const msg = scrubKnownSecrets(err instanceof Error ? err.message : String(err)).slice(0, 2000);
@@ -121,12 +140,23 @@ export async function openLedger(dir: string): Promise<Ledger> {
       return wrap('reap', () => db.prepare('UPDATE runs SET status = \'failed\', error = \'interrupted (the process died)\', finished_at = ? WHERE export = ? AND status IN (\'running\', \'pending\')').run(Date.now(), exportName).changes);
     },
     delivered(exportName) {
-      return db.prepare(`SELECT * FROM runs r WHERE export = ? AND status = 'success' AND kind IN ('window', 'late')
-        AND id = (SELECT max(id) FROM runs s WHERE s.export = r.export AND s.window_start = r.window_start AND s.window_end = r.window_end AND s.status = 'success' AND s.kind IN ('window', 'late'))
+      return db.prepare(`SELECT * FROM runs r WHERE export = ? AND status = 'success' AND kind IN ('window', 'late', 'restate')
+        AND id = (SELECT max(id) FROM runs s WHERE s.export = r.export AND s.window_start = r.window_start AND s.window_end = r.window_end AND s.status = 'success' AND s.kind IN ('window', 'late', 'restate'))
         ORDER BY window_start`).all(exportName) as RunRow[];
     },
     latestForWindow(exportName, start, end) {
-      return db.prepare(`SELECT * FROM runs WHERE export = ? AND window_start = ? AND window_end = ? AND status = 'success' AND kind IN ('window', 'late', 'adhoc') ORDER BY id DESC LIMIT 1`).get(exportName, start, end) as RunRow | undefined;
+      return db.prepare(`SELECT * FROM runs WHERE export = ? AND window_start = ? AND window_end = ? AND status = 'success' AND kind IN ('window', 'late', 'restate', 'adhoc') ORDER BY id DESC LIMIT 1`).get(exportName, start, end) as RunRow | undefined;
+    },
+    scanMark(exportName) {
+      const r = db.prepare('SELECT value FROM meta WHERE key = ?').get(`late_scan:${exportName}`) as { value: string } | undefined;
+      return r ? JSON.parse(r.value) as { position: SourcePosition; processing: string[] } : undefined;
+    },
+    setScanMark(exportName, p) {
+      wrap('scan mark', () => db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(`late_scan:${exportName}`, JSON.stringify(p)));
+    },
+    noteUnplaced(r) {
+      wrap('unplaced rows', () => db.prepare('INSERT INTO runs (run_id, export, kind, window_start, window_end, destination, status, attempt, rows, bytes, files, position_kind, position_value, started_at, finished_at, error, pid, host) VALUES (?, ?, \'unplaced\', ?, ?, ?, \'success\', 1, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?)')
+        .run(r.runId, r.export, r.window.start, r.window.end, r.destination, r.rows, r.position.kind, r.position.value, Date.now(), Date.now(), r.message, process.pid, host));
     },
     get(runId) {
       return db.prepare('SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY id DESC LIMIT 1').get(runId, `${runId}%`) as RunRow | undefined;

@@ -8,6 +8,10 @@ export interface Manifest {
   tool: { name: 'bifrost-logs'; version: string };
   export: string;
   run_id: string;
+  /** The window's revision: 1 when first delivered, +1 each time changed rows restate it. Absent in older manifests (1). */
+  revision?: number;
+  /** For a revision after the first: the fingerprints before and after, and the run that restated it. */
+  restated?: { from_revision: number; run_id: string; rows_before: number; rows_now: number; cost_before: number; cost_now: number; tokens_before: number; tokens_now: number };
   window: { start: string; end: string };
   created_at: string;
   updated_at: string;

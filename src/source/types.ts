@@ -102,6 +102,20 @@ export interface AggregateSpec {
   timezone: string;
 }
 
+/** What a window's rows add up to: compared with the value stored at delivery to find changed rows. */
+export interface WindowFingerprint {
+  /** Completed rows under the filter. */
+  rows: number;
+  /** Sum of `cost`, and of `total_tokens`: to say what changed. */
+  cost: number;
+  tokens: number;
+  /** Sum of a hash of every exported column of every row (and its id), modulo 2^48: changes when any value changes. */
+  hash: number;
+}
+
+/** The columns a fingerprint covers beyond the record's: a reprice rewrites all of them. */
+export const FINGERPRINT_COLUMNS = ['id', 'status', 'cost', 'input_cost', 'output_cost', 'additional_cost', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'latency', 'error_details', 'token_usage'];
+
 export interface LogSource {
   readonly dialect: 'sqlite' | 'postgres' | 'clickhouse';
   /** A display name with no secrets (path, or URL without password). */
@@ -114,6 +128,14 @@ export interface LogSource {
   count(filter: Filter, range?: { after?: SourcePosition; upTo?: SourcePosition }): Promise<number>;
   /** Grouped metrics computed in SQL; one object per group. */
   aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]>;
+  /**
+   * One fingerprint per window, in one grouped query: rows under the filter
+   * (its time range ignored) whose timestamp falls in the window, up to the
+   * snapshot. A window's own `upTo` leaves out rows inserted after it (its
+   * delivery's position: those are late rows). `columns`: the canonical
+   * columns the export reads.
+   */
+  fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]>;
   /** The current high-water mark of inserts. */
   position(): Promise<SourcePosition>;
   /** The rows under the filter that are still `processing`, up to a position when given. */

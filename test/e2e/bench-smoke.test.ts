@@ -13,7 +13,7 @@ describe('the benchmark', () => {
         env: { ...process.env, BENCH_ROWS: '10000', BENCH_SMOKE: '1', BENCH_CACHE: cache }, encoding: 'utf8', timeout: 240_000,
       });
       expect(r.status, r.stderr).toBe(0);
-      for (const op of ['export JSONL', 'export CSV', 'export Parquet', 'stats --group-by provider,model', 'stats --bucket day --tz Europe/Berlin', 'query (newest 100 rows)', 'query --all --table', 'gateway writer', 'export CSV from Postgres', 'stats --group-by provider,model on Postgres', 'targets met']) {
+      for (const op of ['export JSONL', 'export CSV', 'export Parquet', 'stats --group-by provider,model', 'stats --bucket day --tz Europe/Berlin', 'query (newest 100 rows)', 'query --all --table', 'gateway writer', 'export CSV from Postgres', 'stats --group-by provider,model on Postgres', 'restatement check of a 7-day lookback', 'export CSV from ClickHouse', 'targets met']) {
         expect(r.stdout).toContain(op);
       }
       expect(r.stdout).not.toContain('failed:');

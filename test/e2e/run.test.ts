@@ -124,6 +124,62 @@ describe('run', () => {
     expect(v.code, v.stderr).toBe(0);
   });
 
+  it('delivers a late row of any age to its own window; a late processing row once it finishes; reports rows before the first window', async () => {
+    const copy = join(dir, 'old-late.db');
+    writeSqlite(copy, OPTS);
+    const s = setup({ backfill_from: '2026-10-02' });
+    const cfg = JSON.parse(readFileSync(s.cfg, 'utf8'));
+    cfg.source.path = copy;
+    cfg.log_exports.late_horizon_secs = 3600; // an old config key: accepted, never drops a row
+    writeFileSync(s.cfg, JSON.stringify(cfg));
+    expect((await run(s, '2026-10-05T03:00:00Z')).code).toBe(0);
+    const w = new Database(copy);
+    const cols = (w.prepare('PRAGMA table_info(logs)').all() as Array<{ name: string }>).map((c) => c.name);
+    const base = w.prepare('SELECT * FROM logs WHERE status = ? LIMIT 1').get('success') as Record<string, unknown>;
+    const ins = w.prepare(`INSERT INTO logs (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map(() => '?').join(',')})`);
+    const row = (id: string, ts: string, status = 'success') => ins.run(...cols.map((c) => (c === 'id' ? id : c === 'timestamp' || c === 'created_at' ? ts : c === 'status' ? status : base[c])));
+    // Stamped five and four days before the run: far older than any horizon.
+    row('old-a', '2026-10-02T05:00:00Z');
+    row('old-b', '2026-10-03T05:00:00Z');
+    row('old-proc', '2026-10-02T06:00:00Z', 'processing');
+    // Before the export's first window (backfill_from 2026-10-02T00:00Z).
+    row('before-a', '2026-10-01T12:00:00Z');
+    row('before-b', '2026-10-01T13:00:00Z');
+    w.close();
+    const now1 = '2026-10-07T03:00:00Z';
+    const r = await run(s, now1, ['--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const ev = ndjson(r.stdout);
+    expect(ev.filter((e) => e.event === 'finished').map((e) => [e.kind, e.window_start, e.rows])).toEqual([
+      ['window', '2026-10-05T02:00:00.000Z', expectedIds('2026-10-05T02:00:00Z', '2026-10-06T02:00:00Z').length],
+      ['window', '2026-10-06T02:00:00.000Z', expectedIds('2026-10-06T02:00:00Z', '2026-10-07T02:00:00Z').length],
+      ['late', '2026-10-02T02:00:00.000Z', 1], ['late', '2026-10-03T02:00:00.000Z', 1],
+    ]);
+    const un = ev.filter((e) => e.event === 'unplaced_rows');
+    expect(un.map((e) => [e.rows, e.window_start, e.window_end])).toEqual([[2, '2026-10-01T12:00:00.000Z', '2026-10-01T13:00:00.000Z']]);
+    expect(r.stderr).toContain('2 row(s) inserted since the last run are stamped 2026-10-01T12:00:00.000Z → 2026-10-01T13:00:00.000Z');
+    const shown = JSON.parse((await cli(['jobs', 'show', String(un[0].run_id), '--json', '--state-dir', s.state, '--config', s.cfg])).stdout);
+    expect([shown.kind, shown.rows, shown.window_start]).toEqual(['unplaced', 2, '2026-10-01T12:00:00.000Z']);
+    const want = [...expectedIds('2026-10-02T00:00:00Z', '2026-10-07T02:00:00Z'), 'old-a', 'old-b'].sort();
+    expect(delivered(s.out)).toEqual(want);
+    // Reported once; nothing else due.
+    const again = await run(s, '2026-10-07T03:10:00Z', ['--json']);
+    expect(ndjson(again.stdout).filter((e) => e.event === 'finished' || e.event === 'unplaced_rows')).toEqual([]);
+    // The late processing row finishes: its window (inside the restatement lookback) is delivered again as
+    // revision 2, holding it once.
+    const w2 = new Database(copy);
+    w2.prepare('UPDATE logs SET status = ? WHERE id = ?').run('success', 'old-proc');
+    w2.close();
+    const fin = await run(s, '2026-10-07T03:20:00Z', ['--json']);
+    expect(ndjson(fin.stdout).filter((e) => e.event === 'finished').map((e) => [e.kind, e.window_start, e.rows, e.revision])).toEqual([
+      ['restate', '2026-10-02T02:00:00.000Z', expectedIds('2026-10-02T02:00:00Z', '2026-10-03T02:00:00Z').length + 2, 2],
+    ]);
+    expect(delivered(s.out)).toEqual([...want, 'old-proc'].sort());
+    expect(ndjson((await run(s, '2026-10-07T03:30:00Z', ['--json'])).stdout).filter((e) => e.event === 'finished')).toEqual([]);
+    const v = await cli(['verify', '--config', s.cfg, '--state-dir', s.state]);
+    expect(v.code, v.stderr).toBe(0);
+  });
+
   it('verify catches a damaged file (65)', async () => {
     const s = setup();
     await run(s, '2026-10-03T03:00:00Z');

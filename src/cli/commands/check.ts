@@ -2,7 +2,7 @@ import { CliError, ExitCode } from '../../errors.js';
 import { openDestination } from '../../run/destinations.js';
 import { openLedger } from '../../run/ledger.js';
 import { stateDir } from '../../run/state-dir.js';
-import { DEFAULT_LATE_HORIZON_MS, planExport } from '../../run/runner.js';
+import { planExport } from '../../run/runner.js';
 import { loadJobs, retentionWarnings } from './run.js';
 import type { Ctx } from '../context.js';
 
@@ -44,7 +44,7 @@ export async function checkCommand(ctx: Ctx, o: { name?: string; json?: boolean 
       try {
         const now = ctx.now();
         const upTo = await source.position();
-        for (const job of jobs) if (job.enabled) retentionWarnings(ctx, cfg, job, await planExport(job, ledger, source, now, DEFAULT_LATE_HORIZON_MS, upTo), now);
+        for (const job of jobs) if (job.enabled) retentionWarnings(ctx, cfg, job, await planExport(job, ledger, source, now, upTo), now);
       } finally { ledger.close(); }
     }
   }

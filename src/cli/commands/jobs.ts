@@ -22,7 +22,7 @@ export async function jobsListCommand(ctx: Ctx, o: { export?: string; status?: s
     for (const r of runs) await ctx.out.write(JSON.stringify(describeRun(r)) + '\n');
   } else {
     const rows = runs.map((r) => ({ ...describeRun(r), run_id: r.run_id.slice(0, 8) }));
-    await ctx.out.write(renderTable(['run_id', 'export', 'kind', 'window_start', 'window_end', 'status', 'attempt', 'rows', 'files', 'bytes'], rows, ctx.out.columns) + '\n');
+    await ctx.out.write(renderTable(['run_id', 'export', 'kind', 'window_start', 'window_end', 'status', 'attempt', 'revision', 'rows', 'files', 'bytes'], rows, ctx.out.columns) + '\n');
   }
   return 0;
 }
@@ -64,7 +64,7 @@ export async function jobsRetryCommand(ctx: Ctx, runId: string, o: { json?: bool
     let plan;
     if (r.kind === 'late') {
       const { planExport } = await import('../../run/runner.js');
-      plan = (await planExport(job, ledger, source, ctx.now(), Infinity, upTo)).filter((p) => p.kind === 'late' && p.start === r.window_start && p.end === r.window_end);
+      plan = (await planExport(job, ledger, source, ctx.now(), upTo)).filter((p) => p.kind === 'late' && p.start === r.window_start && p.end === r.window_end);
     } else plan = [{ export: job.name, kind: 'window' as const, start: r.window_start, end: r.window_end }];
     const res = await executePlan(ctx, job, plan, source, ledger, upTo, events, ctx.now());
     return res.failed ? (res.failureCode ?? ExitCode.software) : 0;

@@ -2,7 +2,7 @@ import { CliError, ExitCode, configError } from '../../errors.js';
 import { buildJob, type ExportJob } from '../../run/job.js';
 import { openLedger } from '../../run/ledger.js';
 import { acquireExportLock } from '../../run/lock.js';
-import { DEFAULT_LATE_HORIZON_MS, executePlan, planExport, type PlannedRun } from '../../run/runner.js';
+import { executePlan, planExport, recordScan, type PlannedRun } from '../../run/runner.js';
 import { stateDir } from '../../run/state-dir.js';
 import { suggest } from '../../config/suggest.js';
 import { parseTimeArg, isoMs, DAY_MS } from '../../util/time.js';
@@ -59,7 +59,6 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   const ledger = await openLedger(dir);
   ctx.onClose(() => ledger.close());
   const { source } = await ctx.openSource();
-  const lateHorizon = cfg.logExports.late_horizon_secs !== undefined ? cfg.logExports.late_horizon_secs * 1000 : DEFAULT_LATE_HORIZON_MS;
   const events = o.json ? { emit: async (e: Record<string, unknown>) => { await ctx.out.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n'); } } : null;
 
   let ok = 0;
@@ -87,7 +86,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
     }
     try {
       const upTo = await source.position();
-      const plan = await planExport(job, ledger, source, now, lateHorizon, upTo);
+      const plan = await planExport(job, ledger, source, now, upTo);
       retentionWarnings(ctx, cfg, job, plan, now);
       if (o.plan) {
         for (const p of plan) {
@@ -95,14 +94,20 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
           const line = { export: job.name, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), estimated_rows: est, destination: job.destType };
           await ctx.out.write(o.json ? JSON.stringify(line) + '\n' : `${job.name}\t${p.kind}\t${line.window_start} → ${line.window_end}\t~${est} rows\t→ ${job.destType}\n`);
         }
+        if (plan.unplaced && !o.json) await ctx.out.write(`${job.name}\tunplaced\t${isoMs(plan.unplaced.start)} → ${isoMs(plan.unplaced.end)}\t${plan.unplaced.rows} rows before the first delivered window\n`);
         if (!plan.length && !o.json) await ctx.out.write(`${job.name}\tnothing due\n`);
         continue;
       }
-      if (!plan.length) { ctx.log.verbose(`${job.name}: nothing due`); continue; }
+      if (!plan.length) {
+        ctx.log.verbose(`${job.name}: nothing due`);
+        await recordScan(ctx, job, plan, ledger, events);
+        continue;
+      }
       const r = await executePlan(ctx, job, plan, source, ledger, upTo, events, now);
       ok += r.ok;
       failed += r.failed;
       if (r.failed) firstCode ??= r.failureCode;
+      else await recordScan(ctx, job, plan, ledger, events);
     } finally {
       await lock?.release();
     }

@@ -5,7 +5,8 @@ import { stateDir } from '../../run/state-dir.js';
 import { openDestination } from '../../run/destinations.js';
 import { windowFilter } from '../../run/export-window.js';
 import type { Manifest } from '../../run/manifest.js';
-import type { SourcePosition } from '../../source/types.js';
+import type { SourcePosition, WindowFingerprint } from '../../source/types.js';
+import { fingerprintColumns, sameFingerprint } from '../../run/runner.js';
 import { isoMs } from '../../util/time.js';
 import { loadJobs } from './run.js';
 import type { Ctx } from '../context.js';
@@ -32,6 +33,14 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
       runs = runs.filter((x) => x.window_start === r.window_start && x.window_end === r.window_end);
     }
     if (!runs.length) continue;
+    // Every fingerprinted window's rows now, in one grouped query, against the revision delivered.
+    const printed = runs.filter((r) => r.fingerprint);
+    const base = { ...windowFilter(job, { start: 0, end: 0 }, Date.now()), start: undefined, end: undefined };
+    const nowFp = new Map<RunRow, WindowFingerprint>();
+    if (printed.length) {
+      const fps = await source.fingerprints(base, printed.map((r) => ({ start: r.window_start, end: r.window_end, upTo: { kind: (r.position_kind ?? 'none') as SourcePosition['kind'], value: r.position_value ?? 0 } })), fingerprintColumns(job), await source.position());
+      printed.forEach((r, i) => nowFp.set(r, fps[i]!));
+    }
     const { dest } = await openDestination(ctx, job);
     try {
       for (const r of runs) {
@@ -70,8 +79,21 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
           const n = await source.count(filter, upTo.kind === 'none' ? undefined : { upTo });
           if (n !== m.rows) found.push(`the DB now has ${n} rows in the window, the manifest says ${m.rows}${n > m.rows ? ' (late rows not delivered yet? run `bifrost-logs run`)' : ' (rows deleted by retention?)'}`);
         }
+        const fp = nowFp.get(r);
+        if (fp) {
+          const old = JSON.parse(r.fingerprint!) as WindowFingerprint;
+          if (!sameFingerprint(old, fp)) {
+            const what: string[] = [];
+            if (old.rows !== fp.rows) what.push(`rows ${old.rows} → ${fp.rows}`);
+            if (Math.abs(old.cost - fp.cost) >= 1e-9) what.push(`cost ${+old.cost.toFixed(6)} → ${+fp.cost.toFixed(6)}`);
+            if (old.tokens !== fp.tokens) what.push(`tokens ${old.tokens} → ${fp.tokens}`);
+            if (!what.length) what.push('values of delivered rows (status, latency, error details, token usage…)');
+            const inLookback = job.restateLookbackMs > 0 && r.window_end > Date.now() - job.restateLookbackMs;
+            found.push(`rows changed since revision ${r.revision ?? 1} was delivered: ${what.join(', ')} (${inLookback ? 'run `bifrost-logs run` to restate the window' : 'the window is older than restate_lookback_secs, so `run` does not restate it: raise restate_lookback_secs to cover it'})`);
+          }
+        }
         diffs.push(...found.map((f) => `${label}: ${f}`));
-        if (o.json) await ctx.out.write(JSON.stringify({ export: job.name, window_start: isoMs(r.window_start), window_end: isoMs(r.window_end), ok: !found.length, rows: m.rows, files: m.files.length, differences: found }) + '\n');
+        if (o.json) await ctx.out.write(JSON.stringify({ export: job.name, window_start: isoMs(r.window_start), window_end: isoMs(r.window_end), ok: !found.length, revision: m.revision ?? 1, rows: m.rows, files: m.files.length, differences: found }) + '\n');
         else if (!found.length) ctx.log.info(`ok  ${label}: ${m.rows} rows, ${m.files.length} file(s)`);
       }
     } finally {

@@ -3,7 +3,7 @@ import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { groupExpr, normaliseMetric, PERCENTILES, shapeAggregateRow, type Metric } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, FINGERPRINT_COLUMNS, type WindowFingerprint, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { CH_STATUS_CODE, CH_TS_MS, chIdent, chQueryParams, createClickHouseDialect } from './clickhouse-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -221,6 +221,29 @@ export class ClickHouseSource implements LogSource {
     const conds = [...this.positionConds(range, params), ...filterConditions(this.d, this.schema, filter, params)];
     const r = await this.rows<{ n: string }>(`SELECT count() AS n FROM ${this.from()} ${whereClause(conds)}`, params);
     return Number(r[0]!.n);
+  }
+
+  /**
+   * Per-window fingerprints over the latest version of each row, in one grouped statement: count, cost,
+   * tokens and the sum (mod 2^48) of a 48-bit hash of each row's exported columns.
+   */
+  async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
+    if (!windows.length) return [];
+    const cols = [...new Set([...FINGERPRINT_COLUMNS, ...columns])].filter((c) => !NEVER_READ.has(c)).map((c) => physicalColumn(this.schema, c)).filter((p): p is string => !!p);
+    const lo = Math.min(...windows.map((w) => w.start));
+    const hi = Math.max(...windows.map((w) => w.end));
+    const params: unknown[] = [];
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, { ...filter, start: lo, end: hi }, params)];
+    const cost = physicalColumn(this.schema, 'cost');
+    const tokens = physicalColumn(this.schema, 'total_tokens');
+    const inner = `SELECT ${CH_TS_MS} AS t, toUnixTimestamp64Micro(\`ver\`) AS p, ${cost ? `toFloat64(${chIdent(cost)})` : '0'} AS c, ${tokens ? `toFloat64(${chIdent(tokens)})` : '0'} AS k, ` +
+      `bitAnd(cityHash64(tuple(${cols.map(chIdent).join(', ')})), 281474976710655) AS h FROM ${this.from()} ${whereClause(conds)}`;
+    const bucket = windows.map((w, i) => `t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'ver' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''}, ${i}`).join(', ');
+    const r = await this.rows<{ b: number; n: string; c: number | null; k: number | null; h: string }>(
+      `SELECT b, count() AS n, sum(c) AS c, sum(k) AS k, toString(sum(h) % 281474976710656) AS h FROM (SELECT multiIf(${bucket}, -1) AS b, c, k, h FROM (${inner})) WHERE b >= 0 GROUP BY b`, params);
+    const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
+    for (const row of r) out[Number(row.b)] = { rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h) };
+    return out;
   }
 
   /**

@@ -3,7 +3,7 @@ import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, FINGERPRINT_COLUMNS, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -200,6 +200,25 @@ export class PostgresSource implements LogSource {
     const conds = [...this.positionConds(range, params), ...filterConditions(this.d, this.schema, filter, params)];
     const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM logs ${whereClause(conds)}`, params);
     return Number(r.rows[0]!.n);
+  }
+
+  async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
+    if (!windows.length) return [];
+    const cols = [...new Set([...FINGERPRINT_COLUMNS, ...columns])].filter((c) => !NEVER_READ.has(c)).map((c) => physicalColumn(this.schema, c)).filter((p): p is string => !!p);
+    const lo = Math.min(...windows.map((w) => w.start));
+    const hi = Math.max(...windows.map((w) => w.end));
+    const params: unknown[] = [];
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, { ...filter, start: lo, end: hi }, params)];
+    const cost = physicalColumn(this.schema, 'cost');
+    const tokens = physicalColumn(this.schema, 'total_tokens');
+    // Each value as text, NULL marked apart from '' (row_to_json-like, without building JSON).
+    const text = cols.map((c) => `coalesce("${c}"::text, E'\\\\N')`).join(` || E'\\x1f' || `);
+    const inner = `SELECT ${PG_TS_MS} AS t, ${this.schema.hasIncNumber ? '"inc_number"' : 'NULL::bigint'} AS p, ${cost ? `"${cost}"::float8` : '0'} AS c, ${tokens ? `"${tokens}"::float8` : '0'} AS k, ('x' || left(md5(${text}), 12))::bit(48)::bigint AS h FROM logs ${whereClause(conds)}`;
+    const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${this.schema.hasIncNumber && w.upTo && w.upTo.kind === 'inc_number' ? ` AND (p IS NULL OR p <= ${Math.trunc(w.upTo.value)})` : ''} THEN ${i}`).join(' ');
+    const r = await this.q<{ b: number; n: string; c: number | null; k: number | null; h: string | null }>(`SELECT b, count(*) AS n, sum(c) AS c, sum(k) AS k, (sum(h) % 281474976710656)::text AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner}) x) y WHERE b IS NOT NULL GROUP BY b`, params);
+    const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
+    for (const row of r.rows) out[row.b] = { rows: Number(row.n), cost: row.c ?? 0, tokens: row.k ?? 0, hash: Number(row.h ?? 0) };
+    return out;
   }
 
   async aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]> {
