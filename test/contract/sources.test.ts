@@ -166,6 +166,36 @@ describe('LogSource contract: SQLite, Postgres and ClickHouse give equal answers
     }
   });
 
+  it('window fingerprints: equal row counts, cost and tokens on every store; a changed value changes only its window', async () => {
+    const days = [0, 1, 2].map((d) => ({ start: Date.parse('2026-10-01T00:00:00Z') + d * 86_400_000, end: Date.parse('2026-10-01T00:00:00Z') + (d + 1) * 86_400_000 }));
+    const cols = ['id', 'status', 'cost', 'total_tokens', 'latency'];
+    const done: Filter = { completedOnly: true };
+    const fps = Object.fromEntries(await Promise.all(Object.entries(sources).map(async ([k, s]) => [k, await s.fingerprints(done, days, cols)] as const)));
+    for (const [i, w] of days.entries()) {
+      const rows = truth.filter((r) => r.__ts_ms >= w.start && r.__ts_ms < w.end && ['success', 'error', 'cancelled'].includes(r.status));
+      for (const k of Object.keys(sources)) {
+        expect(fps[k]![i]!.rows, `${k} day ${i}`).toBe(rows.length);
+        expect(fps[k]![i]!.cost, `${k} day ${i}`).toBeCloseTo(rows.reduce((a, r) => a + Number(r.cost ?? 0), 0), 6);
+        expect(fps[k]![i]!.tokens, `${k} day ${i}`).toBe(rows.reduce((a, r) => a + Number(r.total_tokens ?? 0), 0));
+      }
+    }
+    // A newer version of one row with a new cost (a reprice, as Bifrost writes it on ClickHouse) moves that window only.
+    const s = sources.clickhouse!;
+    const row = truth.find((r) => r.status === 'success' && r.__ts_ms >= days[1]!.start && r.__ts_ms < days[1]!.end)!;
+    const same = await s.fingerprints(done, days, cols);
+    expect(same).toEqual(fps.clickhouse);
+    await ch.exec(`INSERT INTO logs SELECT * REPLACE (now64(9) AS ver, 0.5 AS cost) FROM logs FINAL WHERE id = '${row.id}'`);
+    const moved = await s.fingerprints(done, days, cols);
+    expect(moved[0]).toEqual(fps.clickhouse![0]);
+    expect(moved[2]).toEqual(fps.clickhouse![2]);
+    expect(moved[1]!.rows).toBe(fps.clickhouse![1]!.rows);
+    expect(moved[1]!.hash).not.toBe(fps.clickhouse![1]!.hash);
+    expect(moved[1]!.cost).toBeCloseTo(fps.clickhouse![1]!.cost - Number(row.cost ?? 0) + 0.5, 6);
+    // Put the row back, as it was: the fingerprint is the delivered one again.
+    await ch.exec(`INSERT INTO logs SELECT * REPLACE (now64(9) AS ver, ${row.cost === null ? 'NULL' : Number(row.cost)} AS cost) FROM logs FINAL WHERE id = '${row.id}'`);
+    expect(await s.fingerprints(done, days, cols)).toEqual(fps.clickhouse);
+  });
+
   it('late rows: a newer version of a row is after the last position, and read once', async () => {
     const s = sources.clickhouse!;
     const before = await s.position();
