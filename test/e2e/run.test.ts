@@ -189,7 +189,25 @@ describe('lock', () => {
     const after = await run(s, '2026-10-03T03:00:00Z');
     expect(after.code, after.stderr).toBe(0);
     expect(after.stderr).toMatch(/taking over the lock of pid \d+/);
-    expect(existsSync(join(s.state, 'locks', 'daily.lock'))).toBe(false);
+    expect(new Database(join(s.state, 'locks', 'locks.db'), { readonly: true }).prepare('SELECT count(*) AS n FROM holders').get()).toEqual({ n: 0 });
+  });
+  it('8 runs started at once after a kill -9 of the holder: exactly one takes over and delivers, every row once', async () => {
+    const s = setup();
+    const holder = await holdLock(s);
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    const runs = await Promise.all(Array.from({ length: 8 }, () => run(s, '2026-10-03T03:00:00Z', ['--json'])));
+    for (const r of runs) expect([0, 75], r.stderr).toContain(r.code);
+    const takers = runs.filter((r) => /taking over the lock of pid/.test(r.stderr));
+    expect(takers.length).toBe(1);
+    const delivering = runs.filter((r) => ndjson(r.stdout).some((e) => e.event === 'finished'));
+    expect(delivering.length).toBe(1);
+    expect(delivering[0]!.code).toBe(0);
+    // The others were refused (75) or, started after the winner finished, found nothing due.
+    for (const r of runs.filter((x) => x !== delivering[0])) {
+      if (r.code === 75) expect(r.stderr).toMatch(/already running \(pid \d+ since \d{4}-/);
+    }
+    expect(delivered(s.out)).toEqual(expectedIds('2026-10-01T00:00:00Z', '2026-10-03T02:00:00Z'));
   });
 });
 
