@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirpSync } from '../util/mkdirp.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, systemFailure } from '../errors.js';
 import type { Logger } from '../cli/log.js';
 
 export interface LockInfo {
@@ -30,7 +30,7 @@ interface Row { export: string; pid: number; host: string; started_at: string; t
 
 function openLocks(stateDir: string): Database.Database {
   const dir = join(stateDir, 'locks');
-  mkdirSync(dir, { recursive: true });
+  mkdirpSync(dir);
   const db = new Database(join(dir, 'locks.db'), { timeout: 15_000 });
   db.exec(`CREATE TABLE IF NOT EXISTS holders (
     export TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL,
@@ -39,7 +39,8 @@ function openLocks(stateDir: string): Database.Database {
 }
 
 function lockError(name: string, err: unknown): CliError {
-  return new CliError(`lock ${name}`, (err as Error).message, { exitCode: ExitCode.tempFail, cause: err, hint: 'the state dir must be writable; try again later' });
+  const f = systemFailure(err);
+  return new CliError(`lock ${name}`, f ? `${f.why}: ${(err as Error).message}` : (err as Error).message, { exitCode: f?.exitCode === ExitCode.tempFail || !f ? ExitCode.tempFail : f.exitCode, cause: err, hint: f?.exitCode === ExitCode.noPerm || f?.exitCode === ExitCode.cantCreate ? 'pass --state-dir DIR (a directory this user can write)' : 'try again later' });
 }
 
 /**
