@@ -60,7 +60,8 @@ export const normalizeBqType = (t: string | undefined): string => {
  * columns when loaded from NDJSON, which carries them as JSON. Parquet carries
  * them as text, and that text is not always JSON (a malformed cell is exported
  * as it is), so with Parquet they are STRING columns holding the text
- * (SAFE.PARSE_JSON reads them); an existing JSON column is filled by PARSE_JSON.
+ * (SAFE.PARSE_JSON reads them); an existing JSON column is filled by SAFE.PARSE_JSON,
+ * text that is not JSON kept as a JSON string.
  */
 export function bigqueryType(t: FieldType, format: 'jsonl' | 'parquet' = 'jsonl'): string {
   return t === 'json' && format === 'parquet' ? 'STRING' : BQ_TYPES[t];
@@ -113,7 +114,8 @@ function windowCondition(layout: Pick<TableLayout, 'mode'>): string {
 /** How a stage value becomes a target value of an (existing) column type. */
 function convert(expr: string, from: string, to: string | undefined): string {
   if (!to || from === to) return expr;
-  if (to === 'JSON' && from === 'STRING') return `PARSE_JSON(${expr})`;
+  // Text that is not JSON (a malformed cell, exported as it is) is kept as a JSON string, never fails the load.
+  if (to === 'JSON' && from === 'STRING') return `IF(${expr} IS NULL, NULL, COALESCE(SAFE.PARSE_JSON(${expr}), TO_JSON(${expr})))`;
   if (to === 'STRING' && from === 'JSON') return `TO_JSON_STRING(${expr})`;
   return expr;
 }
@@ -237,7 +239,8 @@ export function jobError(action: string, errorResult: JobError, errors: readonly
   let exitCode: ExitCodeValue = ExitCode.unavailable;
   let hint: string | undefined;
   switch (reason) {
-    case 'invalid': case 'invalidQuery': exitCode = ExitCode.dataErr; hint = 'a value does not fit its column (was a field retyped? columns are never changed)'; break;
+    case 'invalidQuery': exitCode = ExitCode.software; hint = 'the load query the product wrote is wrong: this is a bug; run again with --verbose and report the output'; break;
+    case 'invalid': exitCode = ExitCode.dataErr; hint = 'a value does not fit its column; run again with --verbose to see which, and report it (values are adapted to fit their columns)'; break;
     case 'accessDenied': exitCode = ExitCode.config; hint = 'the service account needs BigQuery Data Editor on the dataset and Job User on the project'; break;
     case 'notFound': exitCode = ExitCode.config; hint = 'check project_id, dataset and location'; break;
     case 'quotaExceeded': case 'rateLimitExceeded': exitCode = ExitCode.tempFail; break;
