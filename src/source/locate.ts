@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 export type SourceSpec =
   | { kind: 'sqlite'; path: string; from: string }
-  | { kind: 'postgres'; conn: string | pg.ClientConfig; from: string };
+  | { kind: 'postgres'; conn: string | pg.ClientConfig; from: string; requestTimeoutSecs?: number };
 
 /** Bifrost's `logs_store` block, as its config.json writes it. */
 export interface LogsStoreBlock {
@@ -17,7 +17,7 @@ export interface LogsStoreBlock {
 }
 
 /** The `source` block of our config: a path, a URL, or a copied `logs_store`. */
-export type SourceBlock = { path?: string; url?: string } & LogsStoreBlock;
+export type SourceBlock = { path?: string; url?: string; request_timeout_secs?: number } & LogsStoreBlock;
 
 const isPgUrl = (s: string) => /^postgres(ql)?:\/\//i.test(s);
 
@@ -28,6 +28,11 @@ export function specFromDbArg(db: string, from: string): SourceSpec {
 
 /** Turns a logs_store/source block into a spec; relative paths are taken from `baseDir`. */
 export function specFromBlock(block: SourceBlock, baseDir: string, from: string): SourceSpec {
+  const spec = specFromBlockInner(block, baseDir, from);
+  return spec.kind === 'postgres' && block.request_timeout_secs !== undefined ? { ...spec, requestTimeoutSecs: block.request_timeout_secs } : spec;
+}
+
+function specFromBlockInner(block: SourceBlock, baseDir: string, from: string): SourceSpec {
   if (block.url) return specFromDbArg(resolveEnvRef(block.url, `${from}.url`), from);
   if (block.path) return { kind: 'sqlite', path: resolve(baseDir, resolveEnvRef(block.path, `${from}.path`)), from };
   const type = (block.type ?? 'sqlite').toLowerCase();

@@ -8,5 +8,5 @@ export async function openSource(spec: SourceSpec): Promise<LogSource> {
     return SqliteSource.open(spec.path);
   }
   const { PostgresSource } = await import('./postgres/postgres-source.js');
-  return PostgresSource.open(spec.conn);
+  return PostgresSource.open(spec.conn, spec.requestTimeoutSecs);
 }

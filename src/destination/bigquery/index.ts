@@ -174,11 +174,18 @@ export const readServiceAccountKey = (value: string): Promise<SaKey> => readGoog
 export function bigqueryOptions(cfg: BigQueryConfig, key: SaKey | undefined): BigQueryOptions {
   // Retries are ours (withRetry, and whole jobs again): the SDK's own would multiply them.
   const o: BigQueryOptions = { projectId: cfg.project_id, autoRetry: false, maxRetries: 0, userAgent: 'bifrost-logs' };
+  // The service's request deadline (passed through to every API request; not in the SDK's option type).
+  (o as { timeout?: number }).timeout = requestTimeoutMs(cfg);
   if (cfg.location) o.location = cfg.location;
   if (key) o.credentials = { client_email: key.client_email, private_key: key.private_key };
   if (cfg.api_endpoint) o.apiEndpoint = cfg.api_endpoint.replace(/\/+$/, '');
   return o;
 }
+
+/** Every API request must be answered within request_timeout_secs (default 60). */
+const requestTimeoutMs = (cfg: BigQueryConfig) => Math.round((cfg.request_timeout_secs ?? 60) * 1000);
+/** An upload (a load job's file, sent whole) may take ten times as long before its answer. */
+const uploadTimeoutMs = (cfg: BigQueryConfig) => 10 * requestTimeoutMs(cfg);
 
 export function createBigQueryClient(cfg: BigQueryConfig, key: SaKey | undefined): BigQuery {
   const bq = new BigQuery(bigqueryOptions(cfg, key));
@@ -189,11 +196,33 @@ export function createBigQueryClient(cfg: BigQueryConfig, key: SaKey | undefined
   // The SDK's multipart upload (a load job from a file) sets Content-Type on the request's
   // headers, which only an authenticated request has: unauthenticated (an emulator, no ADC) it
   // would throw outside any promise and kill the process. Every request gets headers.
-  const client = bq as unknown as { makeAuthenticatedRequest: (reqOpts: { headers?: unknown }, opts?: unknown) => unknown };
+  // The SDK's multipart upload sets no timeout (0): it gets the upload deadline.
+  const client = bq as unknown as { makeAuthenticatedRequest: (reqOpts: { headers?: unknown; timeout?: number }, opts?: unknown) => unknown };
   const make = client.makeAuthenticatedRequest;
-  client.makeAuthenticatedRequest = Object.assign((reqOpts: { headers?: unknown }, opts?: unknown) => {
+  // The SDK's HTTP layer passes its `timeout` to a fetch that ignores it: an API request whose
+  // answer does not come within request_timeout_secs is failed here (and aborted).
+  client.makeAuthenticatedRequest = Object.assign((reqOpts: { headers?: unknown; timeout?: number }, opts?: unknown) => {
     reqOpts.headers ??= {};
-    return make(reqOpts, opts);
+    if (!reqOpts.timeout) reqOpts.timeout = uploadTimeoutMs(cfg);
+    if (typeof opts !== 'function') return make(reqOpts, opts);
+    const callback = opts as (err: unknown, ...rest: unknown[]) => void;
+    let done = false;
+    let handle: { abort?: () => void } | undefined;
+    const ms = requestTimeoutMs(cfg);
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      try { handle?.abort?.(); } catch { /* already over */ }
+      callback(Object.assign(new Error(`no answer from BigQuery within ${ms / 1000}s`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+    }, ms);
+    timer.unref();
+    handle = make(reqOpts, (err: unknown, ...rest: unknown[]) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      callback(err, ...rest);
+    }) as { abort?: () => void } | undefined;
+    return handle;
   }, make);
   return bq;
 }

@@ -1,3 +1,4 @@
+import { pgDeadlines } from '../../util/pg-timeouts.js';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -57,8 +58,7 @@ export function redshiftClientConfig(c: RedshiftConfig): pg.ClientConfig {
     password: c.credentials?.password,
     ssl: ssl ? { rejectUnauthorized: true } : false,
     application_name: APP,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    keepAlive: true,
+    ...pgDeadlines(c.request_timeout_secs ?? CONNECT_TIMEOUT_MS / 1000, LOAD_TIMEOUT_MS),
   };
 }
 

@@ -222,6 +222,8 @@ export function connectionOptions(cfg: SnowflakeConfig, privateKey: string | und
     schema: cfg.schema,
     application: 'bifrost_logs',
     sfRetryMaxLoginRetries: 3,
+    // No answer within request_timeout_secs (default 60) fails the request.
+    timeout: Math.round((cfg.request_timeout_secs ?? 60) * 1000),
     arrayBindingThreshold: 100_000,
   };
   if (cfg.access_url) o.accessUrl = cfg.access_url.replace(/\/+$/, '');
