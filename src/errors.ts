@@ -106,6 +106,9 @@ export function scrubMessage(msg: string): string {
  */
 export function destinationError(action: string, err: unknown, hint?: string): CliError {
   if (err instanceof CliError) return err;
+  // A local failure on the way (a full disk while spooling, a permission) keeps its own class.
+  const local = systemFailure(err);
+  if (local && local.exitCode !== ExitCode.noInput) return new CliError(action, `${local.why}: ${scrubMessage(errorMessage(err).split('\n')[0] ?? '')}`, { exitCode: local.exitCode, hint: hint ?? local.hint, cause: err });
   const e = err as { message?: string; name?: string; code?: string | number; $metadata?: { httpStatusCode?: number }; statusCode?: number; status?: number };
   const status = e?.$metadata?.httpStatusCode ?? e?.statusCode ?? (typeof e?.status === 'number' ? e.status : undefined) ?? (typeof e?.code === 'number' ? e.code : undefined);
   let why = scrubMessage(String(e?.message ?? err).split('\n')[0] || e?.name || 'unknown error');
