@@ -83,6 +83,12 @@ describe('full disks', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     // No manifest, no part of the failed window, no temp files.
     expect(allFiles(out)).toEqual([]);
+    // Once space returns the same export completes.
+    execFileSync('mount', ['-o', 'remount,size=256m', out]);
+    const again = await cli(['export', '--db', big, '--dest', 'file', '--out', out, '--format', 'jsonl', '--max-rows-per-file', '500', '--state-dir', join(dir, 'st-full')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(allFiles(out).filter((f) => f.endsWith('.manifest.json'))).toHaveLength(1);
+    expect(allFiles(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
   it('the state dir: a clear error before anything is exported', async () => {
     const state = tmpfs('fullstate', '64k');
@@ -94,6 +100,13 @@ describe('full disks', () => {
     expect(r.stderr).toMatch(/^bifrost-logs: could not (open the ledger|record the run|lock)/m);
     expect(r.stderr).toMatch(/no space left|SQLITE_FULL|disk|ENOSPC/i);
     expect(allFiles(out).filter((f) => f.endsWith('.manifest.json'))).toEqual([]);
+    // Once space returns the next run completes and verify passes.
+    rmSync(join(state, 'filler'));
+    execFileSync('mount', ['-o', 'remount,size=64m', state]);
+    const next = await cli(['run', '--config', config(out), '--state-dir', state, '--now', '2026-10-03T01:00:00Z']);
+    expect(next.code, next.stderr).toBe(0);
+    const v = await cli(['verify', '--config', config(out), '--state-dir', state]);
+    expect(v.code, v.stderr).toBe(0);
   });
 });
 
