@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, systemFailure } from '../errors.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import { VERSION } from '../version.js';
 import { createCtx, type Ctx, type GlobalOptions } from './context.js';
@@ -221,6 +221,13 @@ function report(err: unknown, verbose: boolean): number {
     if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
     if (verbose) printCauses(err);
     return err.exitCode;
+  }
+  const sys = systemFailure(err);
+  if (sys) {
+    process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not finish: ${sys.why}: ${(err as Error)?.message ?? String(err)}\n`));
+    process.stderr.write(`hint: ${sys.hint}\n`);
+    if (verbose) printCauses(err as Error);
+    return sys.exitCode;
   }
   const e = err as Error;
   process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not finish: internal error: ${e?.message ?? String(err)}\n`));

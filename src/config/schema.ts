@@ -117,6 +117,8 @@ export const logExportsSchema = z.strictObject({
 const sourceSchema = z.strictObject({
   path: z.string().optional(),
   url: z.string().optional(),
+  /** Postgres: connect/answer deadline in seconds. */
+  request_timeout_secs: z.number().positive().optional(),
   enabled: z.boolean().optional(),
   type: z.enum(['sqlite', 'postgres', 'clickhouse']).optional(),
   config: z.strictObject({

@@ -3,7 +3,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, systemFailure } from '../errors.js';
+import { mkdirp } from '../util/mkdirp.js';
 
 /** A part spooled to a local file before a warehouse loads it. */
 export interface Spool {
@@ -23,13 +24,13 @@ export interface Spool {
  * exits 75 (try again later), other I/O errors 69.
  */
 export async function openSpool(dir: string, name: string, warehouse: string): Promise<Spool> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdirp(dir, 0o700);
   const path = join(dir, name);
   const out: WriteStream = createWriteStream(path, { flags: 'wx', mode: 0o600 });
   let failure: unknown = null;
   out.on('error', (err) => { failure ??= err; });
   const ioFail = (err: unknown) => new CliError(`spool a part for ${warehouse}`, `${path}: ${(err as Error).message}`, {
-    exitCode: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ExitCode.tempFail : ExitCode.unavailable, cause: err,
+    exitCode: systemFailure(err)?.exitCode ?? ExitCode.unavailable, hint: systemFailure(err)?.hint, cause: err,
   });
   let bytes = 0;
   return {

@@ -265,7 +265,7 @@ export function sqlError(action: string, err: unknown, where: string): CliError 
   if (code === '23505' || code === '21000') {
     return new CliError(full, msg, { exitCode: ExitCode.dataErr, hint: 'request_id values repeat: a request_id anonymized to a constant (redact) cannot key the table; drop it or use hash', cause: err });
   }
-  if (/^(22|23)/.test(code)) return new CliError(full, msg, { exitCode: ExitCode.dataErr, hint: 'a value does not fit its column (was a field retyped? columns are never changed)', cause: err });
+  if (/^(22|23)/.test(code)) return new CliError(full, msg, { exitCode: ExitCode.dataErr, hint: 'a value does not fit its column; run again with --verbose to see which, and report it (values are adapted to fit their columns)', cause: err });
   if (isUnreachable(err) || /timeout|terminat|Connection ended|ECONN|socket/i.test(msg) || /^(08|57P)/.test(code)) {
     return new CliError(full, msg, { exitCode: ExitCode.unavailable, hint: 'is the server running and reachable from here?', cause: err });
   }

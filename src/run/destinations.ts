@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirpSync } from '../util/mkdirp.js';
 import { stateDir } from './state-dir.js';
-import { CliError, ExitCode, isUnreachable } from '../errors.js';
+import { CliError, ExitCode, isUnreachable, systemFailure } from '../errors.js';
 import { DESTINATIONS } from '../destination/index.js';
 import type { Destination } from '../destination/types.js';
 import type { Ctx } from '../cli/context.js';
@@ -15,11 +15,13 @@ export async function openDestination(ctx: Pick<Ctx, 'log' | 'global' | 'env'>, 
   try {
     // Staging files hold log content: keep them in a private directory of this user's state dir.
     const tmpDir = join(stateDir(ctx), 'tmp');
-    mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    mkdirpSync(tmpDir, 0o700);
     const dest = await factory(job.destConfig, { log: ctx.log, signal, tmpDir });
     return { dest };
   } catch (err) {
     if (err instanceof CliError) throw err;
+    const f = systemFailure(err);
+    if (f) throw new CliError(`open the ${job.destType} destination`, `${f.why}: ${(err as Error).message}`, { exitCode: f.exitCode, hint: f.hint, cause: err });
     throw new CliError(`open the ${job.destType} destination`, (err as Error).message, { exitCode: isUnreachable(err) ? ExitCode.unavailable : ExitCode.config, cause: err });
   }
 }

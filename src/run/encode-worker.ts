@@ -7,6 +7,7 @@ import { jsonlFormat } from '../format/jsonl.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
 import { planTransforms } from '../transform/compose.js';
 import type { ChunkReply, ChunkRequest, EncodeSpec, GroupReply, GroupRequest } from './parallel-encode.js';
+import { serializeError } from '../errors.js';
 
 /**
  * An encoding thread of an export: its own read-only connection and the same
@@ -59,7 +60,7 @@ if (spec.format === 'parquet') {
       for (const g of groups) if (g.bytes.buffer.byteLength - g.bytes.byteLength > 4) g.bytes = new Uint8Array(g.bytes);
       port.postMessage({ seq: m.seq, rows, next, groups, ...news() } satisfies GroupReply, groups.map((g) => g.bytes.buffer as ArrayBuffer));
     } catch (err) {
-      port.postMessage({ seq: m.seq, error: (err as Error).message } satisfies GroupReply);
+      port.postMessage({ seq: m.seq, error: serializeError(err) } satisfies GroupReply);
     }
   });
 } else {
@@ -84,7 +85,7 @@ if (spec.format === 'parquet') {
       const bytes = own(out);
       port.postMessage({ seq: m.seq, rows, bytes, ...news() } satisfies ChunkReply, [bytes.buffer as ArrayBuffer]);
     } catch (err) {
-      port.postMessage({ seq: m.seq, error: (err as Error).message } satisfies ChunkReply);
+      port.postMessage({ seq: m.seq, error: serializeError(err) } satisfies ChunkReply);
     }
   });
 }

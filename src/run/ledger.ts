@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirpSync } from '../util/mkdirp.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, systemFailure } from '../errors.js';
 import type { SourcePosition, WindowFingerprint } from '../source/types.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import type { Manifest } from './manifest.js';
@@ -91,7 +91,7 @@ export async function openLedger(dir: string): Promise<Ledger> {
   const path = join(dir, 'ledger.db');
   let db: Database.Database;
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirpSync(dir);
     db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
@@ -102,7 +102,8 @@ export async function openLedger(dir: string): Promise<Ledger> {
     for (const [c, t] of [['fingerprint', 'TEXT'], ['revision', 'INTEGER'], ['restate', 'TEXT']] as const) if (!have.has(c)) db.exec(`ALTER TABLE runs ADD COLUMN ${c} ${t}`);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new CliError('open the ledger', `${path}: ${e.code === 'SQLITE_FULL' || e.code === 'ENOSPC' ? 'no space left on the device' : e.message}`, { exitCode: e.code === 'SQLITE_FULL' ? ExitCode.tempFail : ExitCode.unavailable, hint: 'pass --state-dir DIR (a writable directory)', cause: err });
+    const f = systemFailure(err);
+    throw new CliError('open the ledger', `${path}: ${f ? `${f.why}: ${e.message}` : e.message}`, { exitCode: f?.exitCode ?? ExitCode.cantCreate, hint: f?.exitCode === ExitCode.tempFail ? f.hint : 'pass --state-dir DIR (a writable directory)', cause: err });
   }
   const host = hostname();
   const wrap = <T>(what: string, fn: () => T): T => {
@@ -110,7 +111,8 @@ export async function openLedger(dir: string): Promise<Ledger> {
       return fn();
     } catch (err) {
       const e = err as { code?: string; message: string };
-      throw new CliError(`record the run in the ledger (${what})`, e.code === 'SQLITE_FULL' ? 'no space left on the device' : e.message, { exitCode: e.code === 'SQLITE_FULL' ? ExitCode.tempFail : ExitCode.software, cause: err });
+      const f = systemFailure(err);
+      throw new CliError(`record the run in the ledger (${what})`, f ? `${f.why}: ${e.message}` : e.message, { exitCode: f?.exitCode ?? ExitCode.software, hint: f?.hint, cause: err });
     }
   };
   return {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { configError } from '../errors.js';
+import { configError, deserializeError, type SerializedError } from '../errors.js';
 import { releaseEvery } from '../util/gc.js';
 import type { TransformConfig } from '../config/schema.js';
 import type { EncoderOptions } from '../format/types.js';
@@ -27,7 +27,7 @@ export interface EncodeSpec {
 }
 
 interface News { malformed: number; samples: string[] }
-type Failed = { seq: number; error: string };
+type Failed = { seq: number; error: SerializedError };
 /** JSONL/CSV: the rows of the rowid range (lo, hi], encoded. */
 export interface ChunkRequest { seq: number; lo: number; hi: number }
 export type ChunkReply = ({ seq: number; rows: number; bytes: Uint8Array; error?: undefined } & News) | Failed;
@@ -100,7 +100,7 @@ function addNews(warnings: RecordWarnings, m: News): void {
  * caller needs them. A thread's error, its exit, or the abort signal fails
  * every wait.
  */
-class EncodePool<Req extends { seq: number }, Reply extends { seq: number; error?: string }> {
+class EncodePool<Req extends { seq: number }, Reply extends { seq: number; error?: SerializedError }> {
   private readonly workers: Array<{ w: Worker; busy: number }> = [];
   private readonly done = new Map<number, Reply>();
   private failure: Error | null = null;
@@ -137,7 +137,7 @@ class EncodePool<Req extends { seq: number }, Reply extends { seq: number; error
     if (this.failure) throw this.failure;
     const m = this.done.get(seq)!;
     this.done.delete(seq);
-    if (m.error !== undefined) throw new Error(m.error);
+    if (m.error !== undefined) throw deserializeError(m.error);
     return m as Exclude<Reply, Failed>;
   }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CliError, ExitCode, isUnreachable } from '../errors.js';
+import { CliError, ExitCode, isUnreachable, systemFailure } from '../errors.js';
 import type { Ctx } from '../cli/context.js';
 import type { LogSource, SourcePosition, WindowFingerprint } from '../source/types.js';
 import { createRecordMapper } from '../record/mapper.js';
@@ -272,6 +272,8 @@ function restateRowsChanged(a: WindowFingerprint, b: WindowFingerprint): number 
 
 function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
+  const f = systemFailure(err);
+  if (f) return f.exitCode;
   if (isUnreachable(err)) return ExitCode.unavailable;
   return ExitCode.software;
 }
@@ -281,6 +283,7 @@ async function reportFailure(ctx: Ctx, job: ExportJob, runId: string | null, err
   if (events) await events.emit({ event: 'failed', export: job.name, run_id: runId, error: msg, exit_code: exitCodeOf(err) });
   process.stderr.write(`bifrost-logs: ${job.name}: ${msg}\n`);
   if (err instanceof CliError && err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+  else if (!(err instanceof CliError) && systemFailure(err)) process.stderr.write(`hint: ${systemFailure(err)!.hint}\n`);
   if (ctx.log.isVerbose) {
     let c: unknown = (err as Error)?.cause;
     while (c) { process.stderr.write(scrubKnownSecrets(`  caused by: ${(c as Error).message ?? String(c)}\n`)); c = (c as Error).cause; }

@@ -8,8 +8,8 @@ import type { ChConnection } from './clickhouse/clickhouse-source.js';
 
 export type SourceSpec =
   | { kind: 'sqlite'; path: string; from: string }
-  | { kind: 'postgres'; conn: string | pg.ClientConfig; from: string }
-  | { kind: 'clickhouse'; conn: ChConnection; from: string };
+  | { kind: 'postgres'; conn: string | pg.ClientConfig; from: string; requestTimeoutSecs?: number }
+  | { kind: 'clickhouse'; conn: ChConnection; from: string; requestTimeoutSecs?: number };
 
 /** Bifrost's `logs_store` block, as its config.json writes it. */
 export interface LogsStoreBlock {
@@ -22,7 +22,7 @@ export interface LogsStoreBlock {
 }
 
 /** The `source` block of our config: a path, a URL, or a copied `logs_store`. */
-export type SourceBlock = { path?: string; url?: string } & LogsStoreBlock;
+export type SourceBlock = { path?: string; url?: string; request_timeout_secs?: number } & LogsStoreBlock;
 
 const isPgUrl = (s: string) => /^postgres(ql)?:\/\//i.test(s);
 const isChUrl = (s: string) => /^(clickhouses?|https?):\/\//i.test(s);
@@ -56,6 +56,11 @@ export function specFromDbArg(db: string, from: string): SourceSpec {
 
 /** Turns a logs_store/source block into a spec; relative paths are taken from `baseDir`. */
 export function specFromBlock(block: SourceBlock, baseDir: string, from: string): SourceSpec {
+  const spec = specFromBlockInner(block, baseDir, from);
+  return spec.kind === 'postgres' && block.request_timeout_secs !== undefined ? { ...spec, requestTimeoutSecs: block.request_timeout_secs } : spec;
+}
+
+function specFromBlockInner(block: SourceBlock, baseDir: string, from: string): SourceSpec {
   if (block.url) return specFromDbArg(resolveEnvRef(block.url, `${from}.url`), from);
   if (block.path) return { kind: 'sqlite', path: resolve(baseDir, resolveEnvRef(block.path, `${from}.path`)), from };
   const type = (block.type ?? 'sqlite').toLowerCase();

@@ -12,5 +12,5 @@ export async function openSource(spec: SourceSpec): Promise<LogSource> {
     return ClickHouseSource.open(spec.conn);
   }
   const { PostgresSource } = await import('./postgres/postgres-source.js');
-  return PostgresSource.open(spec.conn);
+  return PostgresSource.open(spec.conn, spec.requestTimeoutSecs);
 }

@@ -183,6 +183,21 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
     credentials: { service_account_key: JSON.stringify(fake.credentials) }, ...over,
   }, { log: silentLog, tmpDir: tmp });
 
+  it('a table made by NDJSON loads (JSON columns) takes a Parquet load with a malformed JSON cell: the window loads, the text is kept', async () => {
+    const first = await make('json_then_parquet', { load_format: 'jsonl' } as Partial<BigQueryConfig>);
+    const rs = records('jp', 8, W1);
+    try { await deliver(first, { window: W1, parts: [rs] }); } finally { await first.close(); }
+    const second = await make('json_then_parquet', { load_format: 'parquet' } as Partial<BigQueryConfig>);
+    try {
+      const odd = rs.map((r, i) => (i === 2 ? { ...r, params: '{"cut off": [1, 2' } : i === 3 ? { ...r, params: null } : r));
+      await deliver(second, { window: W1, parts: [odd] });
+      await deliver(second, { window: W1, late: true, parts: [records('jplate', 2, W1).map((r) => ({ ...r, params: 'not json' }))] });
+      expect(await second.countWindow!(W1)).toBe(10);
+      const sql = fake.jobs.map((j) => String(j.configuration?.query?.query ?? '')).join('\n');
+      expect(sql).toContain('SAFE.PARSE_JSON');
+    } finally { await second.close(); }
+  });
+
   it('load jobs into a per-run staging table, then one transaction; never streaming inserts', async () => {
     const dest = await make('jobs_ndjson');
     try {

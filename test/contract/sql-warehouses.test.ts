@@ -191,6 +191,36 @@ describe.each(KINDS)('$name destination (embedded PostgreSQL)', (kind) => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('poison values (a malformed JSON cell, a 200 KB multi-byte message with a NUL) never fail a window, full or late', async () => {
+    // 'é' is 2 bytes and '𝄞' 4 in UTF-8: 200 KB of them is far over Redshift's 65535-byte VARCHAR.
+    const huge = `start ${'é𝄞'.repeat(34_000)}\u0000 end`;
+    const poison = (tag: string, w: { start: number; end: number }) => records(tag, 6, w).map((r, i) => (i === 3 ? { ...r, params: '{"cut off": [1, 2', content_summary: huge } : r));
+    const full = poison('pz', W1);
+    await deliver(dest, { window: W1, parts: [full] });
+    const late = poison('pzlate', W1);
+    await deliver(dest, { window: W1, late: true, parts: [late] });
+    for (const id of ['pz-0003', 'pzlate-0003']) {
+      const row = (await admin.query(`SELECT content_summary, params FROM public.${TABLE} WHERE request_id = $1`, [id])).rows[0];
+      // jsonb arrives parsed (a JSON string); Redshift's VARCHAR holds the JSON text.
+      const params = kind.name === 'redshift' ? JSON.parse(row.params) : row.params;
+      expect(params).toBe('{"cut off": [1, 2');
+      const text = row.content_summary as string;
+      expect(text.startsWith('start é𝄞')).toBe(true);
+      expect(text).not.toContain('\0');
+      if (kind.name === 'redshift') {
+        // Cut on a character boundary to fit 65535 bytes, and marked.
+        expect(Buffer.byteLength(text)).toBeLessThanOrEqual(65535);
+        expect(text.endsWith('…[truncated]')).toBe(true);
+        expect(text).not.toContain('\uFFFD');
+      } else {
+        expect(text).toBe(huge.replace('\u0000', '\uFFFD'));
+      }
+    }
+    expect(await count(W1)).toBe(12);
+    await deliver(dest, { window: W1, parts: [r1] });
+    expect(await count(W1)).toBe(40);
+  });
+
   it('a malformed NDJSON line fails the load and changes nothing', async () => {
     const before = await snapshot();
     const broken = Buffer.concat([encode('jsonl', SCHEMA, r1.slice(20)), Buffer.from('{"timestamp": "2026-10-01T00:30:00.000Z", "request_id": \n')]);
@@ -409,7 +439,7 @@ describe('warehouse SQL (no server)', () => {
     const obj = { bucket: 'stage-bkt', key: "pre/_bifrost_logs_staging/abc/exp/o'k.jsonl" };
     const o = { iamRole: 'arn:aws:iam::123456789012:role/RedshiftCopy', region: 'eu-west-1' };
     expect(redshiftCopySql('"analytics"."logs"', agg.recordColumns, obj, o)).toBe(
-      `COPY "analytics"."logs" ("provider", "total_cost") FROM 's3://stage-bkt/pre/_bifrost_logs_staging/abc/exp/o''k.jsonl' IAM_ROLE 'arn:aws:iam::123456789012:role/RedshiftCopy' FORMAT AS JSON 'auto ignorecase' TIMEFORMAT 'auto' REGION 'eu-west-1'`,
+      `COPY "analytics"."logs" ("provider", "total_cost") FROM 's3://stage-bkt/pre/_bifrost_logs_staging/abc/exp/o''k.jsonl' IAM_ROLE 'arn:aws:iam::123456789012:role/RedshiftCopy' FORMAT AS JSON 'auto ignorecase' TIMEFORMAT 'auto' TRUNCATECOLUMNS REGION 'eu-west-1'`,
     );
     // Raw window: COPY straight into the table (the window was deleted before).
     const direct = stagedLoadStatements(ref, raw, { late: false, window: W1 }, [obj, { ...obj, key: 'k2' }], o);

@@ -164,6 +164,24 @@ export function contract(h: Harness): void {
     await deliver(dest, { window: W1, parts: [r1] });
   });
 
+  it('poison values (a malformed JSON cell, a 200 KB multi-byte message with a NUL) never fail a window, full or late', async () => {
+    const huge = `start ${'é𝄞'.repeat(34_000)}\u0000 end`;
+    const poison = (tag: string) => records(tag, 6, W1).map((r, i) => (i === 3 ? { ...r, params: '{"cut off": [1, 2', content_summary: huge } : r));
+    const full = poison('pz');
+    await deliver(dest, { window: W1, parts: [full] });
+    await deliver(dest, { window: W1, late: true, parts: [poison('pzlate')] });
+    const rows = await h.rows(TABLE);
+    for (const id of ['pz-0003', 'pzlate-0003']) {
+      const row = rows.find((r) => r.request_id === id)!;
+      expect(row, id).toBeDefined();
+      expect(parseMaybe(row.params) === '{"cut off": [1, 2' || row.params === '{"cut off": [1, 2').toBe(true);
+      expect(String(row.content_summary).startsWith('start é𝄞é𝄞')).toBe(true);
+      expect(String(row.content_summary).endsWith(' end')).toBe(true);
+    }
+    expect(inWindow(rows, W1)).toHaveLength(12);
+    await deliver(dest, { window: W1, parts: [r1] });
+  });
+
   const spoil = h.spoil?.bind(h);
   if (spoil) it('a value that does not fit its column fails the load and changes nothing', async () => {
     const before = await snapshot();

@@ -34,18 +34,31 @@ describe('init', () => {
       throw new Error(`this test drives the wizard through tmux, which failed to start: ${(err as Error).message}`);
     }
     try {
-      const keys: Array<string[]> = [
-        ['Enter'], // SQLite
-        ['C-u', join(dir, 'logs.db'), 'Enter'],
-        ['Enter'], // export name
-        ['Enter'], // file
-        ['C-u', join(dir, 'exports'), 'Enter'],
-        ['Enter'], ['Enter'], ['Enter'], ['Enter'], // parquet, daily, 02:00, UTC
-        ['openai', 'Enter'],
+      // Each answer is typed only once its prompt is the active one (clack marks it ◆), however slow the machine.
+      const steps: Array<[string, string[]]> = [
+        ['Where are the gateway logs?', ['Enter']], // SQLite
+        ['Path to logs.db', ['C-u', join(dir, 'logs.db'), 'Enter']],
+        ['Export name', ['Enter']],
+        ['Destination', ['Enter']], // file
+        ['Output directory', ['C-u', join(dir, 'exports'), 'Enter']],
+        ['Format', ['Enter']], // parquet
+        ['Schedule', ['Enter']], // daily
+        ['Time (HH:MM)', ['Enter']], // 02:00
+        ['Timezone (IANA)', ['Enter']], // UTC
+        ['Only these providers', ['openai', 'Enter']],
       ];
-      await sleep(1500);
-      for (const k of keys) { tmux('send-keys', '-t', session, ...k); await sleep(500); }
-      for (let i = 0; i < 40 && !existsSync(out); i++) await sleep(250);
+      const activePrompt = () => {
+        const lines = tmux('capture-pane', '-t', session, '-p').split('\n').filter((l) => /^\s*[◆▲*]\s/.test(l));
+        return lines[lines.length - 1] ?? '';
+      };
+      for (const [prompt, k] of steps) {
+        for (let i = 0; !activePrompt().includes(prompt); i++) {
+          if (i > 600) throw new Error(`the wizard never asked "${prompt}"; the screen:\n${tmux('capture-pane', '-t', session, '-p')}`);
+          await sleep(100);
+        }
+        tmux('send-keys', '-t', session, ...k);
+      }
+      for (let i = 0; i < 600 && !existsSync(out); i++) await sleep(100);
       expect(tmux('capture-pane', '-t', session, '-p')).toContain('wrote');
     } finally {
       try { tmux('kill-session', '-t', session); } catch { /* gone */ }

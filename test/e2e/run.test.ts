@@ -202,7 +202,8 @@ describe('run', () => {
     const s = setup();
     writeFileSync(s.out, 'a file where the output directory should be');
     const r = await run(s, '2026-10-03T03:00:00Z');
-    expect(r.code).toBe(69);
+    // An output directory that is a file cannot be created: 73 (69, "unreachable", was wrong).
+    expect(r.code).toBe(73);
     expect(r.stderr).toMatch(/^bifrost-logs: daily: could not write/m);
     const failed = ndjson((await cli(['jobs', 'list', '--json', '--status', 'failed', '--state-dir', s.state, '--config', s.cfg])).stdout);
     expect(failed).toHaveLength(1);
@@ -215,6 +216,25 @@ describe('run', () => {
     const rest = await run(s, '2026-10-03T03:00:00Z', ['--json']);
     expect(ndjson(rest.stdout).filter((e) => e.event === 'finished').map((e) => e.window_start)).toEqual(['2026-10-01T02:00:00.000Z', '2026-10-02T02:00:00.000Z']);
     expect(delivered(s.out)).toEqual(expectedIds('2026-10-01T00:00:00Z', '2026-10-03T02:00:00Z'));
+  });
+});
+
+describe('run --now earlier than the last run', () => {
+  it('delivers nothing twice; the later run then delivers only what is still due', async () => {
+    const s = setup();
+    const late = await run(s, '2026-10-04T03:00:00Z', ['--json']);
+    expect(late.code, late.stderr).toBe(0);
+    const before = delivered(s.out);
+    expect(before).toEqual(expectedIds('2026-10-01T00:00:00Z', '2026-10-04T02:00:00Z'));
+    const earlier = await run(s, '2026-10-02T03:00:00Z', ['--json']);
+    expect(earlier.code, earlier.stderr).toBe(0);
+    expect(ndjson(earlier.stdout).filter((e) => e.event === 'finished')).toEqual([]);
+    expect(delivered(s.out)).toEqual(before);
+    const next = await run(s, '2026-10-05T03:00:00Z', ['--json']);
+    expect(next.code, next.stderr).toBe(0);
+    expect(delivered(s.out)).toEqual(expectedIds('2026-10-01T00:00:00Z', '2026-10-05T02:00:00Z'));
+    const v = await cli(['verify', '--config', s.cfg, '--state-dir', s.state]);
+    expect(v.code, v.stderr).toBe(0);
   });
 });
 
@@ -245,7 +265,25 @@ describe('lock', () => {
     const after = await run(s, '2026-10-03T03:00:00Z');
     expect(after.code, after.stderr).toBe(0);
     expect(after.stderr).toMatch(/taking over the lock of pid \d+/);
-    expect(existsSync(join(s.state, 'locks', 'daily.lock'))).toBe(false);
+    expect(new Database(join(s.state, 'locks', 'locks.db'), { readonly: true }).prepare('SELECT count(*) AS n FROM holders').get()).toEqual({ n: 0 });
+  });
+  it('8 runs started at once after a kill -9 of the holder: exactly one takes over and delivers, every row once', async () => {
+    const s = setup();
+    const holder = await holdLock(s);
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    const runs = await Promise.all(Array.from({ length: 8 }, () => run(s, '2026-10-03T03:00:00Z', ['--json'])));
+    for (const r of runs) expect([0, 75], r.stderr).toContain(r.code);
+    const takers = runs.filter((r) => /taking over the lock of pid/.test(r.stderr));
+    expect(takers.length).toBe(1);
+    const delivering = runs.filter((r) => ndjson(r.stdout).some((e) => e.event === 'finished'));
+    expect(delivering.length).toBe(1);
+    expect(delivering[0]!.code).toBe(0);
+    // The others were refused (75) or, started after the winner finished, found nothing due.
+    for (const r of runs.filter((x) => x !== delivering[0])) {
+      if (r.code === 75) expect(r.stderr).toMatch(/already running \(pid \d+ since \d{4}-/);
+    }
+    expect(delivered(s.out)).toEqual(expectedIds('2026-10-01T00:00:00Z', '2026-10-03T02:00:00Z'));
   });
 });
 

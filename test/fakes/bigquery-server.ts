@@ -51,7 +51,7 @@
  *   expressions: AND/OR/NOT, = != <> < <= > >=, IS [NOT] NULL, [NOT] IN (list | subquery),
  *     [NOT] EXISTS (subquery, correlated allowed), [NOT] BETWEEN, + - * / ||, CAST/SAFE_CAST,
  *     TIMESTAMP 'literal', @named and ? positional parameters, and the functions COUNT(*|x),
- *     COUNTIF, SUM, AVG, MIN, MAX, ANY_VALUE, PARSE_JSON, TO_JSON_STRING, TO_JSON, TIMESTAMP,
+ *     COUNTIF, SUM, AVG, MIN, MAX, ANY_VALUE, PARSE_JSON, SAFE.PARSE_JSON, IF, TO_JSON_STRING, TO_JSON, TIMESTAMP,
  *     CURRENT_TIMESTAMP, UNIX_MICROS, TIMESTAMP_MICROS, COALESCE, IFNULL, LOWER, UPPER, LENGTH, CONCAT.
  *   Comparisons are type-checked: TIMESTAMP vs a STRING *literal* is fine, vs a STRING parameter
  *   or column it is "No matching signature for operator"; JSON is not comparable. A parameter
@@ -584,6 +584,15 @@ class Parser {
         this.expectOp(')');
         return { k: 'call', fn: u, args: [e], as };
       }
+      // SAFE.<function>(…): the function's NULL-on-error form.
+      if (u === 'SAFE' && this.peek(1).v === '.' && this.peek(2).t === 'id' && this.peek(3).v === '(') {
+        const fn = `SAFE.${this.peek(2).v.toUpperCase()}`;
+        this.i += 4;
+        const args: E[] = [];
+        if (!this.isOp(')')) do args.push(this.expr()); while (this.op(','));
+        this.expectOp(')');
+        return { k: 'call', fn, args };
+      }
       if (this.peek(1).v === '(' && this.peek(1).t === 'op') {
         this.i += 2;
         if (this.op('*')) { this.expectOp(')'); return { k: 'call', fn: u, args: [], star: true }; }
@@ -709,7 +718,8 @@ function typeOf(e: E, scope: SFrame[], tc: TypeCtx, inner: number): string {
         case 'AVG': need(1); if (!NUMERIC_T.has(args[0]!) && args[0] !== 'NULL') throw sig(); return 'FLOAT';
         case 'MIN': case 'MAX': case 'ANY_VALUE': need(1); if (args[0] === 'JSON') throw sig(); return args[0]!;
         case 'LOGICAL_AND': case 'LOGICAL_OR': need(1); return 'BOOLEAN';
-        case 'PARSE_JSON': if (args[0] !== 'STRING' && args[0] !== 'NULL') throw sig(); return 'JSON';
+        case 'PARSE_JSON': case 'SAFE.PARSE_JSON': if (args[0] !== 'STRING' && args[0] !== 'NULL') throw sig(); return 'JSON';
+        case 'IF': need(3); if (args[0] !== 'BOOLEAN' && args[0] !== 'NULL') throw sig(); if (!sameish(args[1]!, args[2]!)) throw sig(); return commonType([args[1]!, args[2]!]);
         case 'TO_JSON_STRING': return 'STRING';
         case 'TO_JSON': need(1); return 'JSON';
         case 'TIMESTAMP': need(1); if (!['STRING', 'TIMESTAMP', 'NULL'].includes(args[0]!)) throw sig(); return 'TIMESTAMP';
@@ -915,6 +925,11 @@ function call(e: Extract<E, { k: 'call' }>, env: Env): V {
       if (a[0] === null) return null;
       try { return new Js(JSON.parse(String(a[0]))); } catch { throw invalidQuery(`Invalid input to PARSE_JSON: ${String(a[0]).slice(0, 80)}`); }
     }
+    case 'SAFE.PARSE_JSON': {
+      if (a[0] === null) return null;
+      try { return new Js(JSON.parse(String(a[0]))); } catch { return null; }
+    }
+    case 'IF': return a[0] === true ? a[1]! : a[2]!;
     case 'TO_JSON_STRING': return JSON.stringify(toJsonValue(a[0] ?? null));
     case 'TO_JSON': return new Js(toJsonValue(a[0] ?? null));
     case 'TIMESTAMP': return castTo(a[0]!, 'TIMESTAMP', false);

@@ -46,6 +46,7 @@ describe('file destination atomicity', () => {
     // A path below a regular file cannot be created, even by root.
     const blocker = join(dir, 'blocker');
     writeFileSync(blocker, '');
-    await expect((await createFileDestination({ path: join(blocker, 'out') }, env)).check()).rejects.toMatchObject({ exitCode: 69 });
+    // A directory below a regular file cannot be created: 73 (it was 69, "unreachable", which was wrong).
+    await expect((await createFileDestination({ path: join(blocker, 'out') }, env)).check()).rejects.toMatchObject({ exitCode: 73 });
   });
 });

@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirpSync } from '../../util/mkdirp.js';
 import { fileURLToPath } from 'node:url';
 import { usageError } from '../../errors.js';
 import { parseDuration } from '../../util/time.js';
@@ -35,7 +35,7 @@ export async function cronCommand(ctx: Ctx, o: { every: string; log?: string }):
   args.push('--state-dir', state);
   const log = resolve(o.log ?? `${state}/run.log`);
   // The redirect needs its directory before cron's first call.
-  mkdirSync(dirname(log), { recursive: true });
+  mkdirpSync(dirname(log));
   await ctx.out.write(
     `# bifrost-logs: run every due export. cron has a minimal environment: secrets referenced as env.NAME\n` +
     `# must be set here (e.g. NAME=value lines above this one) or in a file the command sources.\n` +

@@ -60,7 +60,8 @@ export const normalizeBqType = (t: string | undefined): string => {
  * columns when loaded from NDJSON, which carries them as JSON. Parquet carries
  * them as text, and that text is not always JSON (a malformed cell is exported
  * as it is), so with Parquet they are STRING columns holding the text
- * (SAFE.PARSE_JSON reads them); an existing JSON column is filled by PARSE_JSON.
+ * (SAFE.PARSE_JSON reads them); an existing JSON column is filled by SAFE.PARSE_JSON,
+ * text that is not JSON kept as a JSON string.
  */
 export function bigqueryType(t: FieldType, format: 'jsonl' | 'parquet' = 'jsonl'): string {
   return t === 'json' && format === 'parquet' ? 'STRING' : BQ_TYPES[t];
@@ -113,7 +114,8 @@ function windowCondition(layout: Pick<TableLayout, 'mode'>): string {
 /** How a stage value becomes a target value of an (existing) column type. */
 function convert(expr: string, from: string, to: string | undefined): string {
   if (!to || from === to) return expr;
-  if (to === 'JSON' && from === 'STRING') return `PARSE_JSON(${expr})`;
+  // Text that is not JSON (a malformed cell, exported as it is) is kept as a JSON string, never fails the load.
+  if (to === 'JSON' && from === 'STRING') return `IF(${expr} IS NULL, NULL, COALESCE(SAFE.PARSE_JSON(${expr}), TO_JSON(${expr})))`;
   if (to === 'STRING' && from === 'JSON') return `TO_JSON_STRING(${expr})`;
   return expr;
 }
@@ -172,11 +174,18 @@ export const readServiceAccountKey = (value: string): Promise<SaKey> => readGoog
 export function bigqueryOptions(cfg: BigQueryConfig, key: SaKey | undefined): BigQueryOptions {
   // Retries are ours (withRetry, and whole jobs again): the SDK's own would multiply them.
   const o: BigQueryOptions = { projectId: cfg.project_id, autoRetry: false, maxRetries: 0, userAgent: 'bifrost-logs' };
+  // The service's request deadline (passed through to every API request; not in the SDK's option type).
+  (o as { timeout?: number }).timeout = requestTimeoutMs(cfg);
   if (cfg.location) o.location = cfg.location;
   if (key) o.credentials = { client_email: key.client_email, private_key: key.private_key };
   if (cfg.api_endpoint) o.apiEndpoint = cfg.api_endpoint.replace(/\/+$/, '');
   return o;
 }
+
+/** Every API request must be answered within request_timeout_secs (default 60). */
+const requestTimeoutMs = (cfg: BigQueryConfig) => Math.round((cfg.request_timeout_secs ?? 60) * 1000);
+/** An upload (a load job's file, sent whole) may take ten times as long before its answer. */
+const uploadTimeoutMs = (cfg: BigQueryConfig) => 10 * requestTimeoutMs(cfg);
 
 export function createBigQueryClient(cfg: BigQueryConfig, key: SaKey | undefined): BigQuery {
   const bq = new BigQuery(bigqueryOptions(cfg, key));
@@ -187,11 +196,33 @@ export function createBigQueryClient(cfg: BigQueryConfig, key: SaKey | undefined
   // The SDK's multipart upload (a load job from a file) sets Content-Type on the request's
   // headers, which only an authenticated request has: unauthenticated (an emulator, no ADC) it
   // would throw outside any promise and kill the process. Every request gets headers.
-  const client = bq as unknown as { makeAuthenticatedRequest: (reqOpts: { headers?: unknown }, opts?: unknown) => unknown };
+  // The SDK's multipart upload sets no timeout (0): it gets the upload deadline.
+  const client = bq as unknown as { makeAuthenticatedRequest: (reqOpts: { headers?: unknown; timeout?: number }, opts?: unknown) => unknown };
   const make = client.makeAuthenticatedRequest;
-  client.makeAuthenticatedRequest = Object.assign((reqOpts: { headers?: unknown }, opts?: unknown) => {
+  // The SDK's HTTP layer passes its `timeout` to a fetch that ignores it: an API request whose
+  // answer does not come within request_timeout_secs is failed here (and aborted).
+  client.makeAuthenticatedRequest = Object.assign((reqOpts: { headers?: unknown; timeout?: number }, opts?: unknown) => {
     reqOpts.headers ??= {};
-    return make(reqOpts, opts);
+    if (!reqOpts.timeout) reqOpts.timeout = uploadTimeoutMs(cfg);
+    if (typeof opts !== 'function') return make(reqOpts, opts);
+    const callback = opts as (err: unknown, ...rest: unknown[]) => void;
+    let done = false;
+    let handle: { abort?: () => void } | undefined;
+    const ms = requestTimeoutMs(cfg);
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      try { handle?.abort?.(); } catch { /* already over */ }
+      callback(Object.assign(new Error(`no answer from BigQuery within ${ms / 1000}s`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+    }, ms);
+    timer.unref();
+    handle = make(reqOpts, (err: unknown, ...rest: unknown[]) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      callback(err, ...rest);
+    }) as { abort?: () => void } | undefined;
+    return handle;
   }, make);
   return bq;
 }
@@ -237,7 +268,8 @@ export function jobError(action: string, errorResult: JobError, errors: readonly
   let exitCode: ExitCodeValue = ExitCode.unavailable;
   let hint: string | undefined;
   switch (reason) {
-    case 'invalid': case 'invalidQuery': exitCode = ExitCode.dataErr; hint = 'a value does not fit its column (was a field retyped? columns are never changed)'; break;
+    case 'invalidQuery': exitCode = ExitCode.software; hint = 'the load query the product wrote is wrong: this is a bug; run again with --verbose and report the output'; break;
+    case 'invalid': exitCode = ExitCode.dataErr; hint = 'a value does not fit its column; run again with --verbose to see which, and report it (values are adapted to fit their columns)'; break;
     case 'accessDenied': exitCode = ExitCode.config; hint = 'the service account needs BigQuery Data Editor on the dataset and Job User on the project'; break;
     case 'notFound': exitCode = ExitCode.config; hint = 'check project_id, dataset and location'; break;
     case 'quotaExceeded': case 'rateLimitExceeded': exitCode = ExitCode.tempFail; break;

@@ -8,6 +8,7 @@ export const bigqueryConfigSchema = z.strictObject({
   location: z.string().optional(),
   api_endpoint: z.string().optional(),
   load_format: z.enum(['jsonl', 'parquet']).optional(),
+  request_timeout_secs: z.number().positive().optional(),
   credentials: z.strictObject({ service_account_key: secretString }).optional(),
 });
 export type BigQueryConfig = z.infer<typeof bigqueryConfigSchema>;

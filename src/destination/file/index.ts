@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdirp } from '../../util/mkdirp.js';
 import { dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { CliError, ExitCode } from '../../errors.js';
+import { CliError, ExitCode, systemFailure } from '../../errors.js';
 import { objectStoreDestination, type ObjectStore } from '../object-store.js';
 import type { DestinationFactory } from '../types.js';
 import type { FileConfig } from './schema.js';
@@ -15,9 +16,10 @@ async function fsyncPath(path: string): Promise<void> {
 }
 
 function ioError(action: string, err: unknown): CliError {
-  const e = err as NodeJS.ErrnoException;
-  const why = e.code === 'ENOSPC' ? 'no space left on the device' : e.code === 'EACCES' || e.code === 'EPERM' ? `permission denied (${e.path ?? ''})` : e.code === 'EROFS' ? 'read-only file system' : e.message;
-  return new CliError(action, why, { exitCode: e.code === 'ENOSPC' ? ExitCode.tempFail : ExitCode.unavailable, cause: err });
+  if (err instanceof CliError) return err;
+  const f = systemFailure(err);
+  if (f) return new CliError(action, f.why, { exitCode: f.exitCode, hint: f.hint, cause: err });
+  return new CliError(action, (err as Error).message, { exitCode: ExitCode.unavailable, cause: err });
 }
 
 /**
@@ -39,7 +41,7 @@ export function createFileStore(root: string): ObjectStore {
       const base = final.slice(dir.length + 1);
       const tmp = join(dir, `.${base}.tmp-${randomBytes(4).toString('hex')}`);
       try {
-        await mkdir(dir, { recursive: true });
+        await mkdirp(dir);
         // A temp file of this key can only be left by a killed attempt (runs of one export are locked).
         for (const f of await readdir(dir)) if (f.startsWith(`.${base}.tmp-`)) await rm(join(dir, f), { force: true });
         await pipeline(body, createWriteStream(tmp, { flags: 'wx' }), { signal });
@@ -62,7 +64,7 @@ export function createFileStore(root: string): ObjectStore {
     },
     async check() {
       try {
-        await mkdir(base, { recursive: true });
+        await mkdirp(base);
         const probe = join(base, `.bifrost-logs-check-${randomBytes(4).toString('hex')}`);
         const fh = await open(probe, 'wx');
         await fh.close();

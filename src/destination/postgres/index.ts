@@ -1,3 +1,4 @@
+import { pgDeadlines } from '../../util/pg-timeouts.js';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import pg from 'pg';
@@ -15,6 +16,7 @@ const APP = 'bifrost-logs';
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A whole window's load (DELETE + INSERT … SELECT) may take a while; a stuck lock must not hang forever. */
 const LOAD_TIMEOUT = '30min';
+const LOAD_TIMEOUT_MS = 30 * 60_000;
 const SHORT_TIMEOUT = '60s';
 const STAGE = 'pg_temp.bifrost_logs_stage';
 /**
@@ -98,7 +100,7 @@ class PostgresDestination implements Destination {
   }
 
   private newClient(): pg.Client {
-    return new pg.Client({ connectionString: this.config.url, application_name: APP, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+    return new pg.Client({ connectionString: this.config.url, application_name: APP, ...pgDeadlines(this.config.request_timeout_secs ?? CONNECT_TIMEOUT_MS / 1000, LOAD_TIMEOUT_MS) });
   }
 
   /** The dedicated session that holds the stage from the first part to the commit. */

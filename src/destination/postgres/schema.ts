@@ -6,5 +6,6 @@ export const postgresConfigSchema = z.strictObject({
   url: secretString,
   schema: ident.optional(),
   table: ident,
+  request_timeout_secs: z.number().positive().optional(),
 });
 export type PostgresConfig = z.infer<typeof postgresConfigSchema>;

@@ -1,3 +1,4 @@
+import { pgDeadlines } from '../../util/pg-timeouts.js';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -57,8 +58,7 @@ export function redshiftClientConfig(c: RedshiftConfig): pg.ClientConfig {
     password: c.credentials?.password,
     ssl: ssl ? { rejectUnauthorized: true } : false,
     application_name: APP,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    keepAlive: true,
+    ...pgDeadlines(c.request_timeout_secs ?? CONNECT_TIMEOUT_MS / 1000, LOAD_TIMEOUT_MS),
   };
 }
 
@@ -71,11 +71,31 @@ function describe(c: RedshiftConfig, ref: TableRef): string {
 /** Text cannot hold U+0000 (PostgreSQL refuses it): it becomes U+FFFD. JSON text keeps its `\u0000` escape. */
 const noNul = (v: string) => (v.includes('\0') ? v.replace(/\0/g, '\uFFFD') : v);
 
+/** Redshift's VARCHAR(65535) counts bytes. */
+export const VARCHAR_MAX_BYTES = 65535;
+export const TRUNCATION_MARKER = '…[truncated]';
+const MARKER_BYTES = Buffer.byteLength(TRUNCATION_MARKER);
+
+/** Text over 65535 UTF-8 bytes, cut on a character boundary and marked, so that it fits VARCHAR(65535). */
+export function fitVarchar(v: string, onCut?: () => void): string {
+  if (v.length * 3 <= VARCHAR_MAX_BYTES || Buffer.byteLength(v) <= VARCHAR_MAX_BYTES) return v;
+  onCut?.();
+  const b = Buffer.from(v, 'utf8');
+  let end = VARCHAR_MAX_BYTES - MARKER_BYTES;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--; // back to the start of a character
+  return b.subarray(0, end).toString('utf8') + TRUNCATION_MARKER;
+}
+
+/** Counts of values changed so that they fit their column (U+0000 replaced, text truncated). */
+export interface FitCounts { nul: number; truncated: number }
+
 /** How one record value is bound: JSON as its text (parsed back by JSON_PARSE into SUPER columns). */
-function encoder(col: TableColumn): (v: unknown) => unknown {
+function encoder(col: TableColumn, superCol: boolean, counts: FitCounts): (v: unknown) => unknown {
+  const cut = () => { counts.truncated++; };
+  const nul = (v: string) => { if (v.includes('\0')) { counts.nul++; return noNul(v); } return v; };
   switch (col.type) {
-    case 'json': return (v) => (v === null || v === undefined ? null : JSON.stringify(v));
-    case 'string': return (v) => (v === null || v === undefined ? null : typeof v === 'string' ? noNul(v) : typeof v === 'object' ? JSON.stringify(v) : String(v));
+    case 'json': return (v) => (v === null || v === undefined ? null : superCol ? JSON.stringify(v) : fitVarchar(JSON.stringify(v), cut));
+    case 'string': return (v) => (v === null || v === undefined ? null : fitVarchar(typeof v === 'string' ? nul(v) : typeof v === 'object' ? JSON.stringify(v) : String(v), cut));
     case 'bool': return (v) => (v === null || v === undefined ? null : v === true || v === 'true' || v === 1 ? true : v === false || v === 'false' || v === 0 ? false : v);
     default: return (v) => (v === undefined ? null : v === null || typeof v !== 'object' ? v : JSON.stringify(v));
   }
@@ -128,7 +148,8 @@ export function redshiftCopySql(target: string, columns: readonly TableColumn[],
     `COPY ${target} (${columns.map((c) => quoteIdent(c.name)).join(', ')})`,
     `FROM ${quoteLiteral(`s3://${obj.bucket}/${obj.key}`)}`,
     `IAM_ROLE ${quoteLiteral(o.iamRole)}`,
-    `FORMAT AS JSON 'auto ignorecase' TIMEFORMAT 'auto'`,
+    // Text over a VARCHAR's bytes is cut to fit rather than failing the window.
+    `FORMAT AS JSON 'auto ignorecase' TIMEFORMAT 'auto' TRUNCATECOLUMNS`,
     ...(o.region ? [`REGION ${quoteLiteral(o.region)}`] : []),
   ].join(' ');
 }
@@ -321,7 +342,8 @@ class RedshiftDestination implements Destination {
     }
     const superCols = new Set(layout.recordColumns.filter((col) => col.type === 'json' && cols.get(col.name.toLowerCase()) === 'super').map((col) => col.name.toLowerCase()));
     const rec = layout.recordColumns;
-    const enc = rec.map(encoder);
+    const counts: FitCounts = { nul: 0, truncated: 0 };
+    const enc = rec.map((col) => encoder(col, superCols.has(col.name.toLowerCase()), counts));
     const perStmt = rowsPerInsert(this.batchRows, rec.length);
     const tagged = layout.columns.some((col) => col.window);
     const head: unknown[] = tagged ? windowValues(c.window) : [];
@@ -365,6 +387,8 @@ class RedshiftDestination implements Destination {
       }
     }
     await flush();
+    if (counts.truncated) this.env.log.warn(`redshift: ${counts.truncated} value(s) over ${VARCHAR_MAX_BYTES} bytes were cut to fit VARCHAR(${VARCHAR_MAX_BYTES}) (ending in "${TRUNCATION_MARKER}")`);
+    if (counts.nul) this.env.log.warn(`redshift: ${counts.nul} value(s) held U+0000, which the table cannot hold; it was replaced by U+FFFD`);
     if (viaStage) {
       await q(insertFromStageSql(this.ref, layout, LATE_STAGE, { windowParams: false, skipKnownIds: true }));
       await q(`DROP TABLE ${quoteIdent(LATE_STAGE)}`);

@@ -13,6 +13,7 @@ export const redshiftConfigSchema = z.strictObject({
   table: ident,
   ssl: z.boolean().optional(),
   insert_batch_rows: z.number().int().positive().optional(),
+  request_timeout_secs: z.number().positive().optional(),
   credentials: z.strictObject({ username: secretString, password: secretString }).optional(),
   staging: z.strictObject({ s3: s3ConfigSchema, iam_role: z.string().min(1) }).optional(),
 });

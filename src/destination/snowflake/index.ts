@@ -222,6 +222,8 @@ export function connectionOptions(cfg: SnowflakeConfig, privateKey: string | und
     schema: cfg.schema,
     application: 'bifrost_logs',
     sfRetryMaxLoginRetries: 3,
+    // No answer within request_timeout_secs (default 60) fails the request.
+    timeout: Math.round((cfg.request_timeout_secs ?? 60) * 1000),
     arrayBindingThreshold: 100_000,
   };
   if (cfg.access_url) o.accessUrl = cfg.access_url.replace(/\/+$/, '');
@@ -285,7 +287,7 @@ class SnowflakeDestination implements Destination {
       return make(ExitCode.config, 'check database, schema and table, and grant the role USAGE on them, CREATE TABLE on the schema and SELECT/INSERT/DELETE on the table');
     }
     if (state.startsWith('22') || ['100038', '100035', '100071', '100069'].includes(code)) {
-      return make(ExitCode.dataErr, 'a value does not fit its column (was a field retyped? columns are never changed)');
+      return make(ExitCode.dataErr, 'a value does not fit its column; run again with --verbose to see which, and report it (values are adapted to fit their columns)');
     }
     if (['401001', '402001', '401002', '402002', '401003', '405501', '405502', '405503'].includes(code) || isUnreachable(err) || /ECONN|ETIMEDOUT|ENOTFOUND|socket hang up|Network error/i.test(why)) {
       return make(ExitCode.unavailable, 'is the account URL (or access_url) reachable from this machine?');

@@ -3,6 +3,7 @@ import { secretString } from '../../config/zod-helpers.js';
 
 const ident = z.string().regex(/^[A-Za-z_][\w$]*$/, 'expected a plain identifier');
 export const snowflakeConfigSchema = z.strictObject({
+  request_timeout_secs: z.number().positive().optional(),
   account: z.string().min(1),
   database: ident,
   schema: ident,

@@ -1,3 +1,4 @@
+import { pgDeadlines } from '../../util/pg-timeouts.js';
 import pg from 'pg';
 import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
@@ -59,10 +60,11 @@ export class PostgresSource implements LogSource {
     this.schema = schema;
   }
 
-  static async open(conn: PgConnection): Promise<PostgresSource> {
+  static async open(conn: PgConnection, requestTimeoutSecs?: number): Promise<PostgresSource> {
     const where = describe(conn);
     const config: pg.ClientConfig = typeof conn === 'string' ? { connectionString: conn } : { ...conn };
-    const client = new pg.Client({ ...config, application_name: 'bifrost-logs', connectionTimeoutMillis: 10_000 });
+    // Reads are short pages and aggregates; no statement may go unanswered for longer than 30 minutes.
+    const client = new pg.Client({ ...config, application_name: 'bifrost-logs', ...pgDeadlines(requestTimeoutSecs, 30 * 60_000) });
     client.on('error', () => { /* reported by the pending query */ });
     try {
       await client.connect();

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
-import { statSync } from 'node:fs';
-import { CliError, ExitCode } from '../../errors.js';
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { CliError, ExitCode, systemFailure } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
@@ -100,7 +101,8 @@ export class SqliteSource implements LogSource {
       db.pragma('busy_timeout = 10000');
       db.pragma('query_only = 1');
     } catch (err) {
-      throw new CliError('open the log DB', `${path}: ${(err as Error).message}`, { exitCode: ExitCode.noInput, cause: err });
+      const sys = systemFailure(err);
+      throw new CliError('open the log DB', `${path}: ${(err as Error).message}`, { exitCode: sys && sys.exitCode !== ExitCode.cantCreate ? sys.exitCode : ExitCode.noInput, hint: sys?.hint, cause: err });
     }
     try {
       const info = db.prepare('PRAGMA table_info(logs)').all() as Array<{ name: string }>;
@@ -121,6 +123,19 @@ export class SqliteSource implements LogSource {
     } catch (err) {
       db.close();
       if (err instanceof CliError) throw err;
+      const code = (err as { code?: string }).code ?? '';
+      if (code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_READONLY_CANTINIT' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY_CANTLOCK') {
+        // A WAL DB needs its shared-memory file (logs.db-shm): while the gateway runs it exists; when the
+        // gateway is stopped SQLite must create it, which needs write access to the directory.
+        const dir = dirname(path);
+        throw new CliError('open the log DB', `${path} is in WAL mode and ${basename(path)}-shm ${existsSync(`${path}-shm`) ? 'is not readable by this user' : 'does not exist'}; SQLite must create it in ${dir}, which this user may not write`, {
+          exitCode: ExitCode.noPerm,
+          hint: `run while the gateway is running (it keeps ${basename(path)}-shm), give this user write access to ${dir} (e.g. through the gateway's group), or export from a copy made with "sqlite3 ${path} '.backup COPY.db'"`,
+          cause: err,
+        });
+      }
+      const sys = systemFailure(err);
+      if (sys && sys.exitCode !== ExitCode.noInput) throw new CliError('open the log DB', `${path}: ${sys.why}: ${(err as Error).message}`, { exitCode: sys.exitCode, hint: sys.hint, cause: err });
       const msg = (err as Error).message;
       throw new CliError('open the log DB', `${path} is not a SQLite database (${msg})`, { exitCode: ExitCode.noInput, cause: err });
     }
