@@ -100,7 +100,7 @@ describe('the CLI on a ClickHouse source', () => {
     });
   }
 
-  it('run: scheduled windows from a logs_store block of type clickhouse, then a late row from a newer version', async () => {
+  it('run: scheduled windows from a logs_store block of type clickhouse, then a newer version of a row restates its window', async () => {
     const out = join(dir, 'run-out');
     const cfg = join(dir, 'run.json');
     writeFileSync(cfg, JSON.stringify({
@@ -118,15 +118,20 @@ describe('the CLI on a ClickHouse source', () => {
     const first = read();
     const completed = truth.filter((t) => t.status !== 'processing' && t.__ts_ms < Date.parse('2026-10-04T00:00:00Z'));
     expect(first.map((x) => x.request_id).sort()).toEqual(completed.map((t) => t.id).sort());
-    // Bifrost updates a row by inserting a newer version: the next run delivers it as a late row.
+    // Bifrost updates a row by inserting a newer version: its window, inside the restatement lookback, is
+    // delivered again as a new revision, and the current files hold the row once, with its new value.
     const id = completed[completed.length - 1]!.id as string;
     await ch.exec(`INSERT INTO logs SELECT * REPLACE (now64(9) AS ver, 4242 AS latency) FROM logs FINAL WHERE id = '${id}'`);
     const r2 = await cli(['run', '--config', cfg, '--state-dir', state, '--now', '2026-10-04T04:00:00Z']);
     expect(r2.code, r2.stderr).toBe(0);
-    expect(r2.stdout + r2.stderr).toContain('late');
+    expect(r2.stdout + r2.stderr).toContain('restated as revision 2');
     const again = read().filter((x) => x.request_id === id);
-    expect(again.length).toBe(2);
-    expect(again.map((x) => x.latency_ms)).toContain(4242);
+    expect(again.map((x) => x.latency_ms)).toEqual([4242]);
+    expect(read().map((x) => x.request_id).sort()).toEqual(completed.map((t) => t.id).sort());
+    const r3 = await cli(['run', '--config', cfg, '--state-dir', state, '--now', '2026-10-04T05:00:00Z']);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(r3.stdout + r3.stderr).not.toContain('restated');
+    expect(read().filter((x) => x.request_id === id)).toHaveLength(1);
   });
 
   it('export to S3 (JSONL, gzip) and to the Postgres warehouse: the completed rows of the window, once', async () => {
