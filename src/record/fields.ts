@@ -95,7 +95,7 @@ const errorPart = (name: string, pick: (e: any) => unknown): FieldDef =>
     const i = a.idx('error_details');
     const s = a.idx('status');
     return (r) => {
-      if (r[s] !== 'error' || i < 0) return null;
+      if ((r[s] !== 'error' && r[s] !== 'cancelled') || i < 0) return null;
       const e = tryJson(r[i]) as any;
       if (!e || typeof e !== 'object') return null;
       const v = pick(e);

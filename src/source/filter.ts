@@ -38,7 +38,7 @@ export interface Dialect {
   param(params: unknown[], value: unknown): string;
   /** Epoch milliseconds of `timestamp`, exact for every stored text form. */
   readonly tsMs: string;
-  /** The derived HTTP status code (§3): 200, error_details.status_code, or 500; NULL while processing. */
+  /** The derived HTTP status code (§3): 200, error_details.status_code, or 500 (error) / 499 (cancelled); NULL while processing. */
   readonly statusCode: string;
   /** Conditions selecting `timestamp` in [start, end): exact, and able to use the timestamp index. */
   timeRange(params: unknown[], start?: number, end?: number): string[];

@@ -8,12 +8,16 @@ export const PG_TS_MS = `round(extract(epoch from "timestamp") * 1000)::float8`;
 
 // Nested CASEs: Postgres does not promise to short-circuit AND, and a cast of
 // malformed JSON would abort the whole statement.
-export const PG_STATUS_CODE =
-  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ` +
+const pgErrorCode = (fallback: number) =>
   `(CASE WHEN ${validJson('error_details')} THEN ` +
   `(CASE WHEN jsonb_typeof(${jsonb('error_details')} -> 'status_code') = 'number' THEN ` +
   `(CASE WHEN (${jsonb('error_details')} ->> 'status_code')::numeric BETWEEN 100 AND 599 ` +
-  `THEN trunc((${jsonb('error_details')} ->> 'status_code')::numeric)::int ELSE 500 END) ELSE 500 END) ELSE 500 END) END)`;
+  `THEN trunc((${jsonb('error_details')} ->> 'status_code')::numeric)::int ELSE ${fallback} END) ELSE ${fallback} END) ELSE ${fallback} END)`;
+
+/** 200 for success; error_details.status_code, else 500 (error) or 499 (cancelled); NULL while processing. */
+export const PG_STATUS_CODE =
+  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ${pgErrorCode(500)} ` +
+  `WHEN 'cancelled' THEN ${pgErrorCode(499)} END)`;
 
 export function createPostgresDialect(): AggregateDialect {
   return {

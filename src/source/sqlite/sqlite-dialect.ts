@@ -18,12 +18,16 @@ export const SQLITE_TS_MS =
   `ELSE CAST(round(unixepoch(${TS}, 'subsec') * 1000) AS INTEGER) END)`;
 
 // Nested CASEs, because AND does not promise to skip json_type() on invalid JSON.
-export const SQLITE_STATUS_CODE =
-  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ` +
+const sqliteErrorCode = (fallback: number) =>
   `(CASE WHEN json_valid("error_details") THEN ` +
   `(CASE WHEN json_type("error_details", '$.status_code') IN ('integer', 'real') ` +
   `AND json_extract("error_details", '$.status_code') BETWEEN 100 AND 599 ` +
-  `THEN CAST(json_extract("error_details", '$.status_code') AS INTEGER) ELSE 500 END) ELSE 500 END) END)`;
+  `THEN CAST(json_extract("error_details", '$.status_code') AS INTEGER) ELSE ${fallback} END) ELSE ${fallback} END)`;
+
+/** 200 for success; error_details.status_code, else 500 (error) or 499 (cancelled); NULL while processing. */
+export const SQLITE_STATUS_CODE =
+  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ${sqliteErrorCode(500)} ` +
+  `WHEN 'cancelled' THEN ${sqliteErrorCode(499)} END)`;
 
 function dayText(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
