@@ -39,6 +39,11 @@ export function createPostgresDialect(): AggregateDialect {
       params.push(key);
       return `(CASE WHEN ${validJson('metadata')} THEN (${jsonb('metadata')} -> $${params.length}::text)::text END)`;
     },
+    jsonArrayHasAny(params, column, values) {
+      // Invalid JSON text would abort the statement: only valid text is cast.
+      const arr = `(CASE WHEN pg_input_is_valid(${column}::text, 'jsonb') THEN (${column}::text)::jsonb ELSE '[]'::jsonb END)`;
+      return `(${values.map((v) => { params.push(JSON.stringify([v])); return `${arr} @> $${params.length}::jsonb`; }).join(' OR ')})`;
+    },
     contains(params, column, needle) {
       params.push(`%${escapeLike(needle)}%`);
       return `${column} ILIKE $${params.length} ESCAPE '\\'`;

@@ -105,6 +105,12 @@ export function createSqliteDialect(segments: (zone: string) => OffsetSegment[])
       params.push(`$."${key}"`);
       return `(CASE WHEN json_valid("metadata") THEN "metadata" -> ? END)`;
     },
+    jsonArrayHasAny(params, column, values) {
+      // Nested CASEs: json_type() raises on invalid JSON, and AND does not promise to skip it.
+      const arr = `(CASE WHEN json_valid(${column}) THEN (CASE WHEN json_type(${column}) = 'array' THEN ${column} ELSE '[]' END) ELSE '[]' END)`;
+      const ph = values.map((v) => { params.push(v); return '?'; }).join(', ');
+      return `EXISTS (SELECT 1 FROM json_each(${arr}) WHERE type = 'text' AND value IN (${ph}))`;
+    },
     contains(params, column, needle) {
       params.push(`%${escapeLike(needle)}%`);
       return `${column} LIKE ? ESCAPE '\\'`;
