@@ -127,7 +127,8 @@ const BASE: FieldDef[] = [
   col('request_id', 'string', str, 'id'),
   col('customer_id'),
   col('provider'),
-  col('model'),
+  // Bifrost writes '' for a request without a model: kept as '', not null.
+  col('model', 'string', (v) => (v === null || v === undefined ? null : String(v))),
   derived('endpoint', 'string', ['object_type'], (a) => routeGetter(a, 'endpoint')),
   derived('method', 'string', ['object_type'], (a) => routeGetter(a, 'method')),
   { name: 'status_code', type: 'int32', nullable: true, deps: [], make: (a) => { const i = a.idx('__status_code'); return (r) => int(r[i]); } },

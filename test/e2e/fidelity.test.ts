@@ -76,4 +76,20 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(got).toEqual(want);
     });
   });
+
+  describe(`records on ${dialect}`, () => {
+    const db = () => (dialect === 'sqlite' ? sqlitePath : pgUrl);
+    it("keeps Bifrost's '' model as '' and truncates timestamps to the millisecond", async () => {
+      const r = await cli(['query', '--db', db(), '--all', '--json', '--fields', 'request_id,model,timestamp']);
+      expect(r.code).toBe(0);
+      const byId = new Map(ndjson(r.stdout).map((x) => [x.request_id, x]));
+      const empty = truth.filter((t) => t.model === '');
+      for (const t of truth) {
+        const rec = byId.get(t.id)!;
+        expect(rec.model).toBe(t.model);
+        expect(rec.timestamp).toBe(new Date(t.__ts_ms).toISOString());
+      }
+      void empty;
+    });
+  });
 }

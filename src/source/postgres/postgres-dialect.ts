@@ -4,7 +4,8 @@ import { escapeLike } from '../filter.js';
 const jsonb = (column: string) => `("${column}"::text)::jsonb`;
 const validJson = (column: string) => `pg_input_is_valid("${column}"::text, 'jsonb')`;
 
-export const PG_TS_MS = `round(extract(epoch from "timestamp") * 1000)::float8`;
+/** Epoch ms of `timestamp`, truncated (not rounded) to the millisecond: extract() is exact numeric. */
+export const PG_TS_MS = `floor(extract(epoch from "timestamp") * 1000)::float8`;
 
 // Nested CASEs: Postgres does not promise to short-circuit AND, and a cast of
 // malformed JSON would abort the whole statement.

@@ -71,6 +71,11 @@ export class PostgresSource implements LogSource {
     }
     try {
       await client.query('SET default_transaction_read_only = on');
+      const v = await client.query<{ num: string; ver: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS ver`);
+      const num = Number(v.rows[0]?.num ?? 0);
+      if (num > 0 && num < 160000) {
+        throw new CliError('open the log DB', `${where} runs PostgreSQL ${v.rows[0]!.ver}; Bifrost's log store needs PostgreSQL 16 or newer`, { exitCode: ExitCode.noInput });
+      }
       const r = await client.query<{ column_name: string; data_type: string }>(
         `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'logs' AND table_schema = ANY(current_schemas(false))`,
       );
@@ -98,7 +103,7 @@ export class PostgresSource implements LogSource {
     const q = `"${p}"`;
     if (NUMERIC.test(t)) return `${q}::float8`;
     if (t === 'json' || t === 'jsonb') return `${q}::text`;
-    if (t.startsWith('timestamp')) return `round(extract(epoch from ${q}) * 1000)::float8`;
+    if (t.startsWith('timestamp')) return `floor(extract(epoch from ${q}) * 1000)::float8`;
     return q;
   }
 

@@ -8,14 +8,20 @@ const HOUR_MS = 3_600_000;
 const TS = '"timestamp"';
 
 /**
- * Epoch ms of the TEXT `timestamp`, exact across Bifrost's four formats.
+ * Epoch ms of the TEXT `timestamp`, exact across Bifrost's four formats,
+ * truncated (not rounded) to the millisecond.
  * The migrated `…T06:59:08.5Z` form stores milliseconds unpadded (`.5` is
  * 5 ms), which SQLite would read as 500 ms, so it is decoded by hand.
  */
 export const SQLITE_TS_MS =
   `(CASE WHEN substr(${TS}, 11, 1) = 'T' AND substr(${TS}, -1, 1) = 'Z' AND substr(${TS}, 20, 1) = '.' ` +
   `THEN unixepoch(substr(${TS}, 1, 19)) * 1000 + MIN(999, CAST(substr(${TS}, 21, length(${TS}) - 21) AS INTEGER)) ` +
-  `ELSE CAST(round(unixepoch(${TS}, 'subsec') * 1000) AS INTEGER) END)`;
+  `WHEN substr(${TS}, 20, 1) = '.' THEN unixepoch(${TS}) * 1000 + ` +
+  // The first three fraction digits, truncated (never rounded up into the next ms):
+  // '1' || '5+0' casts to 15 (one digit: 500 ms), '1' || '05+' to 105 (50 ms).
+  `(CASE length(CAST('1' || substr(${TS}, 21, 3) AS INTEGER)) WHEN 2 THEN (CAST('1' || substr(${TS}, 21, 3) AS INTEGER) - 10) * 100 ` +
+  `WHEN 3 THEN (CAST('1' || substr(${TS}, 21, 3) AS INTEGER) - 100) * 10 WHEN 4 THEN CAST('1' || substr(${TS}, 21, 3) AS INTEGER) - 1000 ELSE 0 END) ` +
+  `ELSE unixepoch(${TS}) * 1000 END)`;
 
 // Nested CASEs, because AND does not promise to skip json_type() on invalid JSON.
 const sqliteErrorCode = (fallback: number) =>
