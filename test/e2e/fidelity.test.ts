@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error plain JS module
 import { generateRows, writeSqlite, loadPostgres } from '../../fixtures/generator.mjs';
+import pg from 'pg';
 import { startPostgres } from '../support/services.js';
 import { cli, ndjson } from '../support/cli.js';
 import type { TruthRow } from '../support/truth.js';
@@ -92,4 +93,26 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       void empty;
     });
   });
+
+  if (dialect === 'postgres') {
+    it('exports rows whose inc_number is NULL (written before Bifrost added the column)', async () => {
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      const probe = await client.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'logs' AND column_name = 'inc_number'`);
+      expect(probe.rows[0].n).toBe(1);
+      try {
+        // As on a store whose rows predate the column: the first rows hold no inc_number.
+        await client.query('ALTER TABLE logs ALTER COLUMN inc_number DROP NOT NULL');
+        await client.query(`UPDATE logs SET inc_number = NULL WHERE id IN (SELECT id FROM logs ORDER BY "timestamp" LIMIT 800)`);
+      } finally {
+        await client.end();
+      }
+      const state = mkdtempSync(join(dir, 'state-'));
+      const r = await cli(['export', '--db', pgUrl, '--dest', 'stdout', '--format', 'jsonl', '--fields', 'request_id',
+        '--since', '2026-09-30T00:00:00Z', '--until', '2026-10-04T00:00:00Z', '--state-dir', state]);
+      expect(r.code).toBe(0);
+      const got = ndjson(r.stdout).map((x) => x.request_id).sort();
+      expect(got).toEqual(truth.filter((t) => t.status !== 'processing').map((t) => t.id).sort());
+    });
+  }
 }

@@ -124,7 +124,9 @@ export class PostgresSource implements LogSource {
     const c: string[] = [];
     if (!this.schema.hasIncNumber) return c;
     if (range?.after && range.after.kind === 'inc_number') { params.push(range.after.value); c.push(`"inc_number" > $${params.length}`); }
-    if (range?.upTo && range.upTo.kind === 'inc_number') { params.push(range.upTo.value); c.push(`"inc_number" <= $${params.length}`); }
+    // Rows written before Bifrost added inc_number keep a NULL there: they are older than any
+    // position, so every read up to a position includes them, and none after one does.
+    if (range?.upTo && range.upTo.kind === 'inc_number') { params.push(range.upTo.value); c.push(`("inc_number" <= $${params.length} OR "inc_number" IS NULL)`); }
     return c;
   }
 
