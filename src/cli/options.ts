@@ -58,7 +58,7 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--min-latency-ms <ms>', 'latency at least (inclusive)', parseNumber)
     .option('--max-latency-ms <ms>', 'latency at most (inclusive)', parseNumber)
     .addOption(new Option('--has-errors [bool]', 'true: only errors; false: only successes').argParser(parseBool))
-    .option('--status <list>', 'Bifrost status: success, error, processing', parseList)
+    .option('--status <list>', 'Bifrost status: success, error, cancelled, processing', parseList)
     .option('--objects <list>', 'object types (chat_completion, embedding, …)', parseList)
     .option('--virtual-keys <list>', 'virtual key ids', parseList)
     .option('--teams <list>', 'team ids', parseList)

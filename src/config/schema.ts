@@ -34,7 +34,7 @@ export const filtersSchema = z.strictObject({
   min_latency_ms: z.number().min(0).optional(),
   max_latency_ms: z.number().min(0).optional(),
   has_errors: z.boolean().optional(),
-  status: z.array(z.enum(['success', 'error', 'processing'])).optional(),
+  status: z.array(z.enum(['success', 'error', 'cancelled', 'processing'])).optional(),
   objects: stringList.optional(),
   virtual_keys: stringList.optional(),
   teams: stringList.optional(),

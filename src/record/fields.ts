@@ -95,7 +95,7 @@ const errorPart = (name: string, pick: (e: any) => unknown): FieldDef =>
     const i = a.idx('error_details');
     const s = a.idx('status');
     return (r) => {
-      if (r[s] !== 'error' || i < 0) return null;
+      if ((r[s] !== 'error' && r[s] !== 'cancelled') || i < 0) return null;
       const e = tryJson(r[i]) as any;
       if (!e || typeof e !== 'object') return null;
       const v = pick(e);
@@ -127,7 +127,8 @@ const BASE: FieldDef[] = [
   col('request_id', 'string', str, 'id'),
   col('customer_id'),
   col('provider'),
-  col('model'),
+  // Bifrost writes '' for a request without a model: kept as '', not null.
+  col('model', 'string', (v) => (v === null || v === undefined ? null : String(v))),
   derived('endpoint', 'string', ['object_type'], (a) => routeGetter(a, 'endpoint')),
   derived('method', 'string', ['object_type'], (a) => routeGetter(a, 'method')),
   { name: 'status_code', type: 'int32', nullable: true, deps: [], make: (a) => { const i = a.idx('__status_code'); return (r) => int(r[i]); } },

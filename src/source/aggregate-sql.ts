@@ -8,7 +8,7 @@ export const TIME_BUCKETS = ['hour', 'date', 'week', 'month'] as const;
 export type TimeBucket = (typeof TIME_BUCKETS)[number];
 
 export const METRICS = [
-  'count', 'total_requests', 'success_count', 'error_count', 'error_rate', 'success_rate', 'avg_latency',
+  'count', 'total_requests', 'success_count', 'error_count', 'cancelled_count', 'error_rate', 'success_rate', 'cancelled_rate', 'avg_latency',
   'p50_latency', 'p95_latency', 'p99_latency', 'max_latency', 'total_tokens', 'input_tokens', 'output_tokens',
   'total_cost', 'avg_cost',
 ] as const;
@@ -79,10 +79,12 @@ export function normaliseMetric(m: string): Metric {
 }
 
 /**
- * One SQL statement computing the grouped metrics with Bifrost's definitions:
- * counts include every row under the filter; rates, latency, tokens and cost
- * use completed rows (success + error); a NULL cost counts as 0. Percentiles
- * are exact, interpolated linearly between the closest ranks (percentile_cont).
+ * One SQL statement computing the grouped metrics with Bifrost's definitions
+ * (GetStats): counts include every row under the filter; rates, latency,
+ * tokens and cost use completed rows (success + error + cancelled); a NULL
+ * cost adds 0 to total_cost; Bifrost's own metrics (rates, average latency,
+ * totals) give 0, not null, when no row is completed. Percentiles are exact,
+ * interpolated linearly between the closest ranks (percentile_cont).
  */
 export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter: Filter, spec: AggregateSpec, extraConds: string[] = [], extraParams: unknown[] = []): { sql: string; params: unknown[]; keys: string[] } {
   const params: unknown[] = [...extraParams];
@@ -96,10 +98,12 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
   const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), `${st} AS st`, `${lat} AS lat`, `${d.ident('total_tokens')} AS tt`,
     `${d.ident('prompt_tokens')} AS pt`, `${d.ident('completion_tokens')} AS ct`, `${costCol} AS cost`].join(', ')} FROM logs ${whereClause(conds)}`;
 
-  const bdone = `st IN ('success', 'error')`;
+  const bdone = `st IN ('success', 'error', 'cancelled')`;
   const completed = `SUM(CASE WHEN ${bdone} THEN 1 ELSE 0 END)`;
   const succ = `SUM(CASE WHEN st = 'success' THEN 1 ELSE 0 END)`;
   const err = `SUM(CASE WHEN st = 'error' THEN 1 ELSE 0 END)`;
+  const canc = `SUM(CASE WHEN st = 'cancelled' THEN 1 ELSE 0 END)`;
+  const rate = (n: string) => `CASE WHEN ${completed} > 0 THEN 100.0 * ${n} / ${completed} ELSE 0 END`;
   const totalCost = `COALESCE(SUM(CASE WHEN ${bdone} THEN cost END), 0)`;
   const metrics = spec.metrics.map(normaliseMetric);
   const m: Record<Metric, string> = {
@@ -107,9 +111,11 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
     total_requests: 'COUNT(*)',
     success_count: `COALESCE(${succ}, 0)`,
     error_count: `COALESCE(${err}, 0)`,
-    success_rate: `CASE WHEN ${completed} > 0 THEN 100.0 * ${succ} / ${completed} END`,
-    error_rate: `CASE WHEN ${completed} > 0 THEN 100.0 * ${err} / ${completed} END`,
-    avg_latency: `AVG(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END)`,
+    cancelled_count: `COALESCE(${canc}, 0)`,
+    success_rate: rate(succ),
+    error_rate: rate(err),
+    cancelled_rate: rate(canc),
+    avg_latency: `COALESCE(AVG(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END), 0)`,
     max_latency: `MAX(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END)`,
     total_tokens: `COALESCE(SUM(CASE WHEN ${bdone} THEN tt END), 0)`,
     input_tokens: `COALESCE(SUM(CASE WHEN ${bdone} THEN pt END), 0)`,

@@ -38,7 +38,7 @@ export interface Dialect {
   param(params: unknown[], value: unknown): string;
   /** Epoch milliseconds of `timestamp`, exact for every stored text form. */
   readonly tsMs: string;
-  /** The derived HTTP status code (§3): 200, error_details.status_code, or 500; NULL while processing. */
+  /** The derived HTTP status code (§3): 200, error_details.status_code, or 500 (error) / 499 (cancelled); NULL while processing. */
   readonly statusCode: string;
   /** Conditions selecting `timestamp` in [start, end): exact, and able to use the timestamp index. */
   timeRange(params: unknown[], start?: number, end?: number): string[];
@@ -46,6 +46,11 @@ export interface Dialect {
   metadataValue(params: unknown[], key: string): string;
   /** Case-insensitive substring test with LIKE escaping. */
   contains(params: unknown[], column: string, needle: string): string;
+  /**
+   * True when the JSON array text in `column` holds one of `values` as a
+   * string element; false for NULL, invalid JSON or a non-array.
+   */
+  jsonArrayHasAny?(params: unknown[], column: string, values: readonly string[]): string;
 }
 
 export function escapeLike(s: string): string {
@@ -82,11 +87,28 @@ export function filterConditions(d: Dialect, schema: DetectedSchema, f: Filter, 
   if (f.start !== undefined || f.end !== undefined) {
     c.push(...d.timeRange(params, f.start, f.end));
   }
+  /** Bifrost's applyFilters: the scalar column, or the newer columns where this DB has them. */
+  const anyOf = (values: readonly string[] | undefined, scalar: string, alternatives: string[], arrays: string[]) => {
+    if (!values) return;
+    const parts: string[] = [];
+    for (const name of [scalar, ...alternatives]) {
+      const e = col(name);
+      if (e) parts.push(inList(d, params, e, values));
+    }
+    if (d.jsonArrayHasAny) {
+      for (const name of arrays) {
+        const e = col(name);
+        if (e) parts.push(d.jsonArrayHasAny(params, e, values));
+      }
+    }
+    c.push(parts.length === 0 ? '1 = 0' : parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`);
+  };
+
   listOn('provider', f.providers);
-  listOn('model', f.models);
-  listOn(FILTER_COLUMNS.customers, f.customers);
+  anyOf(f.models, 'model', ['canonical_model_name'], []);
+  anyOf(f.customers, FILTER_COLUMNS.customers, [], ['customer_ids']);
   listOn(FILTER_COLUMNS.virtualKeys, f.virtualKeys);
-  listOn(FILTER_COLUMNS.teams, f.teams);
+  anyOf(f.teams, FILTER_COLUMNS.teams, [], ['team_ids']);
   listOn(FILTER_COLUMNS.users, f.users);
   listOn('status', f.status);
   listOn('id', f.ids);
@@ -99,11 +121,13 @@ export function filterConditions(d: Dialect, schema: DetectedSchema, f: Filter, 
   if (f.minTokens !== undefined) c.push(`${d.ident('total_tokens')} >= ${d.param(params, f.minTokens)}`);
   if (f.maxTokens !== undefined) c.push(`${d.ident('total_tokens')} <= ${d.param(params, f.maxTokens)}`);
   if (f.minCost !== undefined || f.maxCost !== undefined) {
+    // Bifrost's `cost >= ?` / `cost <= ?`: a NULL cost never matches.
     const cost = col(FILTER_COLUMNS.cost);
-    // A NULL cost is "not above zero" in Bifrost: it counts as 0.
-    const e = cost ? `COALESCE(${cost}, 0)` : '0';
-    if (f.minCost !== undefined) c.push(`${e} >= ${d.param(params, f.minCost)}`);
-    if (f.maxCost !== undefined) c.push(`${e} <= ${d.param(params, f.maxCost)}`);
+    if (!cost) c.push('1 = 0');
+    else {
+      if (f.minCost !== undefined) c.push(`${cost} >= ${d.param(params, f.minCost)}`);
+      if (f.maxCost !== undefined) c.push(`${cost} <= ${d.param(params, f.maxCost)}`);
+    }
   }
   if (f.search !== undefined && f.search !== '') c.push(d.contains(params, d.ident('content_summary'), f.search));
   if (f.metadata) {

@@ -47,11 +47,15 @@ export const LEGACY_OBJECT_TYPES: Record<string, string> = {
   'chat.completion': 'chat_completion',
   'chat.completion.chunk': 'chat_completion_stream',
   'text.completion': 'text_completion',
+  'text.completion.chunk': 'text_completion_stream',
   list: 'embedding',
   'audio.speech': 'speech',
   'audio.transcription': 'transcription',
   response: 'responses',
   'response.stream': 'responses_stream',
+  'response.chunk': 'responses_stream',
+  'audio.speech.chunk': 'speech_stream',
+  'audio.transcription.chunk': 'transcription_stream',
   'image.generation': 'image_generation',
 };
 

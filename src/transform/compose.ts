@@ -16,13 +16,15 @@ export interface TransformPlan {
   apply(records: ExportRecord[]): ExportRecord[];
 }
 
-const COUNT_METRICS = new Set(['count', 'total_requests', 'success_count', 'error_count', 'total_tokens', 'input_tokens', 'output_tokens']);
+const COUNT_METRICS = new Set(['count', 'total_requests', 'success_count', 'error_count', 'cancelled_count', 'total_tokens', 'input_tokens', 'output_tokens']);
+/** Metrics that are never null (Bifrost's GetStats gives 0 on an empty result). */
+const NON_NULL_METRICS = new Set([...COUNT_METRICS, 'success_rate', 'error_rate', 'cancelled_rate', 'avg_latency', 'total_cost']);
 
 /** The schema of aggregated rows: group keys, then metrics. */
 export function aggregateSchema(groupBy: readonly string[], metrics: readonly string[]): RecordSchema {
   return [
     ...groupBy.map((g) => ({ name: g, type: (g === 'status_code' ? 'int32' : 'string') as FieldType, nullable: true })),
-    ...metrics.map((m) => ({ name: m, type: (COUNT_METRICS.has(normaliseMetric(m)) ? 'int64' : 'double') as FieldType, nullable: !COUNT_METRICS.has(normaliseMetric(m)) })),
+    ...metrics.map((m) => ({ name: m, type: (COUNT_METRICS.has(normaliseMetric(m)) ? 'int64' : 'double') as FieldType, nullable: !NON_NULL_METRICS.has(normaliseMetric(m)) })),
   ];
 }
 

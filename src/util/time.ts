@@ -21,7 +21,8 @@ export function parseStoreTimestamp(text: string): number {
   let ms = 0;
   if (frac) {
     if (zone === 'Z' && text.charAt(10) === 'T') ms = Math.min(999, Number.parseInt(frac, 10));
-    else ms = Math.min(999, Math.round(Number(`0.${frac}`) * 1000));
+    // Truncated, not rounded: 23:59:59.9996 stays in its second (and its window).
+    else ms = Number(frac.slice(0, 3).padEnd(3, '0'));
   }
   let t = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s, ms);
   if (zone && zone !== 'Z') {

@@ -57,7 +57,7 @@ const cases: Case[] = [
   { name: 'teams', args: () => ['--teams', most(truth.map((r) => r.team_id))], keep: (r) => r.team_id === most(truth.map((x) => x.team_id)) },
   { name: 'users', args: () => ['--users', most(truth.map((r) => r.user_id))], keep: (r) => r.user_id === most(truth.map((x) => x.user_id)) },
   { name: 'tokens', args: () => ['--min-tokens', '100', '--max-tokens', '2000'], keep: (r) => Number(r.total_tokens) >= 100 && Number(r.total_tokens) <= 2000 },
-  { name: 'cost (NULL counts as 0)', args: () => ['--min-cost', '0', '--max-cost', '0.001'], keep: (r) => Number(r.cost ?? 0) <= 0.001 },
+  { name: 'cost (a NULL cost never matches, as in Bifrost)', args: () => ['--min-cost', '0', '--max-cost', '0.001'], keep: (r) => r.cost !== null && r.cost !== undefined && Number(r.cost) >= 0 && Number(r.cost) <= 0.001 },
   { name: 'search with LIKE metacharacters', args: () => ['--search', '%'], keep: (r) => String(r.content_summary ?? '').includes('%') },
   { name: 'search underscore', args: () => ['--search', '_'], keep: (r) => String(r.content_summary ?? '').includes('_') },
   { name: 'metadata', args: () => ['--metadata', 'env=prod'], keep: (r) => metadataOf(r)?.env === 'prod' },

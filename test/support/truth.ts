@@ -6,13 +6,14 @@ export type TruthRow = Record<string, any> & { __ts_ms: number };
 
 export function derivedStatusCode(r: TruthRow): number | null {
   if (r.status === 'success') return 200;
-  if (r.status !== 'error') return null;
+  if (r.status !== 'error' && r.status !== 'cancelled') return null;
+  const fallback = r.status === 'cancelled' ? 499 : 500;
   try {
     const e = JSON.parse(r.error_details);
     const c = e?.status_code;
     if (typeof c === 'number' && c >= 100 && c <= 599) return Math.trunc(c);
-  } catch { /* malformed: 500 */ }
-  return 500;
+  } catch { /* malformed: the fallback */ }
+  return fallback;
 }
 
 export function percentileCont(values: number[], p: number): number | null {
@@ -25,20 +26,23 @@ export function percentileCont(values: number[], p: number): number | null {
 }
 
 const bool = (v: unknown) => v === 1 || v === true;
-export const isCompleted = (r: TruthRow) => r.status === 'success' || r.status === 'error';
+/** Bifrost's GetStats: completed = success + error + cancelled. */
+export const isCompleted = (r: TruthRow) => r.status === 'success' || r.status === 'error' || r.status === 'cancelled';
 
 export function bifrostStats(rows: TruthRow[]) {
   const done = rows.filter(isCompleted);
   const succ = done.filter((r) => r.status === 'success').length;
-  const err = done.length - succ;
+  const err = done.filter((r) => r.status === 'error').length;
+  const canc = done.filter((r) => r.status === 'cancelled').length;
   const lat = done.map((r) => Number(r.latency));
   return {
     total_requests: rows.length,
-    success_rate: done.length ? (100 * succ) / done.length : null,
-    average_latency: done.length ? lat.reduce((a, b) => a + b, 0) / done.length : null,
+    success_rate: done.length ? (100 * succ) / done.length : 0,
+    average_latency: done.length ? lat.reduce((a, b) => a + b, 0) / done.length : 0,
     total_tokens: done.reduce((a, r) => a + Number(r.total_tokens ?? 0), 0),
     total_cost: done.reduce((a, r) => a + Number(r.cost ?? 0), 0),
-    error_rate: done.length ? (100 * err) / done.length : null,
+    error_rate: done.length ? (100 * err) / done.length : 0,
+    cancelled_rate: done.length ? (100 * canc) / done.length : 0,
     p95_latency: percentileCont(lat, 0.95),
   };
 }

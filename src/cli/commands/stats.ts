@@ -15,8 +15,8 @@ export interface StatsOptions {
   csv?: boolean;
 }
 
-/** Bifrost's own stats names, in its order, plus error_rate and p95_latency. */
-export const DEFAULT_STATS_METRICS = ['total_requests', 'success_rate', 'average_latency', 'total_tokens', 'total_cost', 'error_rate', 'p95_latency'];
+/** Bifrost's own stats names, in its order, plus error_rate, cancelled_rate and p95_latency. */
+export const DEFAULT_STATS_METRICS = ['total_requests', 'success_rate', 'average_latency', 'total_tokens', 'total_cost', 'error_rate', 'cancelled_rate', 'p95_latency'];
 const BUCKET_NAMES: Record<string, string> = { hour: 'hour', day: 'date', date: 'date', week: 'week', month: 'month' };
 
 /** `bifrost-logs stats`: the interactive face of the aggregate transform. */

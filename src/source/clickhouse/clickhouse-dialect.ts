@@ -23,11 +23,13 @@ export const chIdent = (n: string) => '`' + n.replace(/\\/g, '\\\\').replace(/`/
 export const CH_TS_MS = 'toFloat64(toUnixTimestamp64Milli(`timestamp`))';
 
 const ed = "ifNull(`error_details`, '')";
-/** 200 for success; error_details.status_code when a number in 100–599, else 500, for errors; NULL otherwise. */
-export const CH_STATUS_CODE =
-  "multiIf(`status` = 'success', toInt32(200), `status` = 'error', " +
+/** error_details.status_code when a number in 100–599, else the fallback. */
+const errorCode = (fallback: number) =>
   `if(JSONType(${ed}, 'status_code') IN ('Int64', 'UInt64', 'Double') AND JSONExtractFloat(${ed}, 'status_code') BETWEEN 100 AND 599, ` +
-  `toInt32(trunc(JSONExtractFloat(${ed}, 'status_code'))), toInt32(500)), NULL)`;
+  `toInt32(trunc(JSONExtractFloat(${ed}, 'status_code'))), toInt32(${fallback}))`;
+/** 200 for success; error_details.status_code, else 500 for errors and 499 for cancelled requests; NULL otherwise. */
+export const CH_STATUS_CODE =
+  `multiIf(\`status\` = 'success', toInt32(200), \`status\` = 'error', ${errorCode(500)}, \`status\` = 'cancelled', ${errorCode(499)}, NULL)`;
 
 export function createClickHouseDialect(): AggregateDialect {
   const param = (params: unknown[], value: unknown) => {

@@ -259,19 +259,24 @@ export class ClickHouseSource implements LogSource {
     const costCol = physicalColumn(this.schema, 'cost') ? 'ifNull(`cost`, 0)' : '0';
     const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), '`status` AS st', 'toFloat64(`latency`) AS lat', 'toFloat64(`total_tokens`) AS tt',
       'toFloat64(`prompt_tokens`) AS pt', 'toFloat64(`completion_tokens`) AS ct', `toFloat64(${costCol}) AS cost`].join(', ')} FROM ${this.from()} ${whereClause(conds)}`;
-    const done = `st IN ('success', 'error')`;
+    // Bifrost's GetStats: completed rows are success, error and cancelled; rates and average latency are 0 when none are.
+    const done = `st IN ('success', 'error', 'cancelled')`;
     const completed = `countIf(${done})`;
     const succ = `countIf(st = 'success')`;
     const err = `countIf(st = 'error')`;
+    const canc = `countIf(st = 'cancelled')`;
+    const rate = (n: string) => `if(${completed} > 0, 100.0 * ${n} / ${completed}, 0)`;
     const totalCost = `ifNull(sum(if(${done}, cost, NULL)), 0)`;
     const m: Record<Metric, string> = {
       count: 'count()',
       total_requests: 'count()',
       success_count: succ,
       error_count: err,
-      success_rate: `if(${completed} > 0, 100.0 * ${succ} / ${completed}, NULL)`,
-      error_rate: `if(${completed} > 0, 100.0 * ${err} / ${completed}, NULL)`,
-      avg_latency: `avg(if(${done}, lat, NULL))`,
+      cancelled_count: canc,
+      success_rate: rate(succ),
+      error_rate: rate(err),
+      cancelled_rate: rate(canc),
+      avg_latency: `ifNull(avg(if(${done}, lat, NULL)), 0)`,
       max_latency: `max(if(${done}, lat, NULL))`,
       total_tokens: `ifNull(sum(if(${done}, tt, NULL)), 0)`,
       input_tokens: `ifNull(sum(if(${done}, pt, NULL)), 0)`,

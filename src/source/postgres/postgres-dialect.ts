@@ -4,16 +4,21 @@ import { escapeLike } from '../filter.js';
 const jsonb = (column: string) => `("${column}"::text)::jsonb`;
 const validJson = (column: string) => `pg_input_is_valid("${column}"::text, 'jsonb')`;
 
-export const PG_TS_MS = `round(extract(epoch from "timestamp") * 1000)::float8`;
+/** Epoch ms of `timestamp`, truncated (not rounded) to the millisecond: extract() is exact numeric. */
+export const PG_TS_MS = `floor(extract(epoch from "timestamp") * 1000)::float8`;
 
 // Nested CASEs: Postgres does not promise to short-circuit AND, and a cast of
 // malformed JSON would abort the whole statement.
-export const PG_STATUS_CODE =
-  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ` +
+const pgErrorCode = (fallback: number) =>
   `(CASE WHEN ${validJson('error_details')} THEN ` +
   `(CASE WHEN jsonb_typeof(${jsonb('error_details')} -> 'status_code') = 'number' THEN ` +
   `(CASE WHEN (${jsonb('error_details')} ->> 'status_code')::numeric BETWEEN 100 AND 599 ` +
-  `THEN trunc((${jsonb('error_details')} ->> 'status_code')::numeric)::int ELSE 500 END) ELSE 500 END) ELSE 500 END) END)`;
+  `THEN trunc((${jsonb('error_details')} ->> 'status_code')::numeric)::int ELSE ${fallback} END) ELSE ${fallback} END) ELSE ${fallback} END)`;
+
+/** 200 for success; error_details.status_code, else 500 (error) or 499 (cancelled); NULL while processing. */
+export const PG_STATUS_CODE =
+  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ${pgErrorCode(500)} ` +
+  `WHEN 'cancelled' THEN ${pgErrorCode(499)} END)`;
 
 export function createPostgresDialect(): AggregateDialect {
   return {
@@ -34,6 +39,11 @@ export function createPostgresDialect(): AggregateDialect {
     metadataValue(params, key) {
       params.push(key);
       return `(CASE WHEN ${validJson('metadata')} THEN (${jsonb('metadata')} -> $${params.length}::text)::text END)`;
+    },
+    jsonArrayHasAny(params, column, values) {
+      // Invalid JSON text would abort the statement: only valid text is cast.
+      const arr = `(CASE WHEN pg_input_is_valid(${column}::text, 'jsonb') THEN (${column}::text)::jsonb ELSE '[]'::jsonb END)`;
+      return `(${values.map((v) => { params.push(JSON.stringify([v])); return `${arr} @> $${params.length}::jsonb`; }).join(' OR ')})`;
     },
     contains(params, column, needle) {
       params.push(`%${escapeLike(needle)}%`);

@@ -73,6 +73,11 @@ export class PostgresSource implements LogSource {
     }
     try {
       await client.query('SET default_transaction_read_only = on');
+      const v = await client.query<{ num: string; ver: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS ver`);
+      const num = Number(v.rows[0]?.num ?? 0);
+      if (num > 0 && num < 160000) {
+        throw new CliError('open the log DB', `${where} runs PostgreSQL ${v.rows[0]!.ver}; Bifrost's log store needs PostgreSQL 16 or newer`, { exitCode: ExitCode.noInput });
+      }
       const r = await client.query<{ column_name: string; data_type: string }>(
         `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'logs' AND table_schema = ANY(current_schemas(false))`,
       );
@@ -100,7 +105,7 @@ export class PostgresSource implements LogSource {
     const q = `"${p}"`;
     if (NUMERIC.test(t)) return `${q}::float8`;
     if (t === 'json' || t === 'jsonb') return `${q}::text`;
-    if (t.startsWith('timestamp')) return `round(extract(epoch from ${q}) * 1000)::float8`;
+    if (t.startsWith('timestamp')) return `floor(extract(epoch from ${q}) * 1000)::float8`;
     return q;
   }
 
@@ -121,7 +126,9 @@ export class PostgresSource implements LogSource {
     const c: string[] = [];
     if (!this.schema.hasIncNumber) return c;
     if (range?.after && range.after.kind === 'inc_number') { params.push(range.after.value); c.push(`"inc_number" > $${params.length}`); }
-    if (range?.upTo && range.upTo.kind === 'inc_number') { params.push(range.upTo.value); c.push(`"inc_number" <= $${params.length}`); }
+    // Rows written before Bifrost added inc_number keep a NULL there: they are older than any
+    // position, so every read up to a position includes them, and none after one does.
+    if (range?.upTo && range.upTo.kind === 'inc_number') { params.push(range.upTo.value); c.push(`("inc_number" <= $${params.length} OR "inc_number" IS NULL)`); }
     return c;
   }
 

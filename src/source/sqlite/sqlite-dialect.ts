@@ -11,22 +11,32 @@ export const PERCENTILE_FUNCTION = 'bifrost_logs_percentile_cont';
 const TS = '"timestamp"';
 
 /**
- * Epoch ms of the TEXT `timestamp`, exact across Bifrost's four formats.
+ * Epoch ms of the TEXT `timestamp`, exact across Bifrost's four formats,
+ * truncated (not rounded) to the millisecond.
  * The migrated `…T06:59:08.5Z` form stores milliseconds unpadded (`.5` is
  * 5 ms), which SQLite would read as 500 ms, so it is decoded by hand.
  */
 export const SQLITE_TS_MS =
   `(CASE WHEN substr(${TS}, 11, 1) = 'T' AND substr(${TS}, -1, 1) = 'Z' AND substr(${TS}, 20, 1) = '.' ` +
   `THEN unixepoch(substr(${TS}, 1, 19)) * 1000 + MIN(999, CAST(substr(${TS}, 21, length(${TS}) - 21) AS INTEGER)) ` +
-  `ELSE CAST(round(unixepoch(${TS}, 'subsec') * 1000) AS INTEGER) END)`;
+  `WHEN substr(${TS}, 20, 1) = '.' THEN unixepoch(${TS}) * 1000 + ` +
+  // The first three fraction digits, truncated (never rounded up into the next ms):
+  // '1' || '5+0' casts to 15 (one digit: 500 ms), '1' || '05+' to 105 (50 ms).
+  `(CASE length(CAST('1' || substr(${TS}, 21, 3) AS INTEGER)) WHEN 2 THEN (CAST('1' || substr(${TS}, 21, 3) AS INTEGER) - 10) * 100 ` +
+  `WHEN 3 THEN (CAST('1' || substr(${TS}, 21, 3) AS INTEGER) - 100) * 10 WHEN 4 THEN CAST('1' || substr(${TS}, 21, 3) AS INTEGER) - 1000 ELSE 0 END) ` +
+  `ELSE unixepoch(${TS}) * 1000 END)`;
 
 // Nested CASEs, because AND does not promise to skip json_type() on invalid JSON.
-export const SQLITE_STATUS_CODE =
-  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ` +
+const sqliteErrorCode = (fallback: number) =>
   `(CASE WHEN json_valid("error_details") THEN ` +
   `(CASE WHEN json_type("error_details", '$.status_code') IN ('integer', 'real') ` +
   `AND json_extract("error_details", '$.status_code') BETWEEN 100 AND 599 ` +
-  `THEN CAST(json_extract("error_details", '$.status_code') AS INTEGER) ELSE 500 END) ELSE 500 END) END)`;
+  `THEN CAST(json_extract("error_details", '$.status_code') AS INTEGER) ELSE ${fallback} END) ELSE ${fallback} END)`;
+
+/** 200 for success; error_details.status_code, else 500 (error) or 499 (cancelled); NULL while processing. */
+export const SQLITE_STATUS_CODE =
+  `(CASE "status" WHEN 'success' THEN 200 WHEN 'error' THEN ${sqliteErrorCode(500)} ` +
+  `WHEN 'cancelled' THEN ${sqliteErrorCode(499)} END)`;
 
 function dayText(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
@@ -103,6 +113,12 @@ export function createSqliteDialect(segments: (zone: string) => OffsetSegment[])
     metadataValue(params, key) {
       params.push(`$."${key}"`);
       return `(CASE WHEN json_valid("metadata") THEN "metadata" -> ? END)`;
+    },
+    jsonArrayHasAny(params, column, values) {
+      // Nested CASEs: json_type() raises on invalid JSON, and AND does not promise to skip it.
+      const arr = `(CASE WHEN json_valid(${column}) THEN (CASE WHEN json_type(${column}) = 'array' THEN ${column} ELSE '[]' END) ELSE '[]' END)`;
+      const ph = values.map((v) => { params.push(v); return '?'; }).join(', ');
+      return `EXISTS (SELECT 1 FROM json_each(${arr}) WHERE type = 'text' AND value IN (${ph}))`;
     },
     contains(params, column, needle) {
       params.push(`%${escapeLike(needle)}%`);
