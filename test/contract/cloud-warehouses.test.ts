@@ -123,10 +123,11 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
   });
 
   it('key-pair auth (encrypted PKCS#8 + passphrase) logs in with SNOWFLAKE_JWT; the key never shows', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' },
       privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'key-pass-123' },
     });
+    fake.registerPublicKey('loader', publicKey);
     const dest = await createSnowflakeDestination({
       account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: SF_DB, schema: SF_SCHEMA, table: 'KEYPAIR',
       credentials: { username: 'loader', private_key: privateKey, private_key_passphrase: 'key-pass-123' },
@@ -144,6 +145,22 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     expect(wrong).toBeInstanceOf(CliError);
     expect((wrong as CliError).exitCode).toBe(78);
     expect((wrong as CliError).message).not.toContain('PRIVATE KEY');
+
+    // A JWT signed by a key other than the one registered for the user is refused at login.
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const refusedBefore = fake.jwtRefusals.length;
+    const impostor = await createSnowflakeDestination({
+      account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: SF_DB, schema: SF_SCHEMA, table: 'KEYPAIR',
+      credentials: { username: 'loader', private_key: other.privateKey },
+    }, { log: silentLog, tmpDir: tmp });
+    try {
+      const e = await impostor.check().then(() => null, (x: unknown) => x);
+      expect(e).toBeInstanceOf(CliError);
+      expect(String((e as CliError).message)).toMatch(/JWT token is invalid/);
+      expect(fake.jwtRefusals.slice(refusedBefore)[0]).toMatch(/signature does not verify with the registered public key/);
+    } finally {
+      await impostor.close().catch(() => undefined);
+    }
   });
 
   it('chooses its load path by the window\'s rows (insert_max_rows, default 10,000)', () => {
