@@ -69,7 +69,7 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     }
   });
 
-  it('windows above insert_max_rows: PUT to the table stage, COPY … MATCH_BY_COLUMN_NAME, REMOVE', async () => {
+  it('windows above insert_max_rows: PUT to the user stage, COPY … MATCH_BY_COLUMN_NAME, REMOVE', async () => {
     const dest = await createSnowflakeDestination({
       account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: SF_DB, schema: SF_SCHEMA, table: 'SQL_BIG',
       warehouse: 'BL_WH', credentials: { username: 'loader', password: SF_PASSWORD }, insert_max_rows: 20,
@@ -77,7 +77,7 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     try {
       const from = fake.statements.length;
       const rs = records('b', 45, W1);
-      // Watch the table stage while the commit runs: the PUT files are removed at its end.
+      // Watch the user stage while the commit runs: the PUT files are removed at its end.
       const seen = new Map<string, Buffer>();
       const timer = setInterval(() => { for (const [k, v] of fake.stagedFiles) seen.set(k, v); }, 5);
       try {
@@ -89,13 +89,13 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       const sql = st.map((s) => s.sql.replace(/\s+/g, ' '));
       const puts = sql.filter((s) => s.startsWith('PUT '));
       expect(puts).toHaveLength(3);
-      for (const p of puts) expect(p).toMatch(/^PUT file:\/\/\S+\.parquet @BL_TEST\.PUBLIC\.%SQL_BIG\/bifrost_logs_\w+\/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE$/);
+      for (const p of puts) expect(p).toMatch(/^PUT file:\/\/\S+\.parquet @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE$/);
       const copy = sql.find((s) => s.startsWith('COPY INTO'))!;
-      expect(copy).toMatch(/^COPY INTO BL_TEST\.PUBLIC\.SQL_BIG__STAGE_\w+ FROM @BL_TEST\.PUBLIC\.%SQL_BIG\/bifrost_logs_\w+\/ FILES = \('[^']+\.parquet', '[^']+\.parquet', '[^']+\.parquet'\) FILE_FORMAT = \(TYPE = PARQUET USE_LOGICAL_TYPE = TRUE\) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT$/);
+      expect(copy).toMatch(/^COPY INTO BL_TEST\.PUBLIC\.SQL_BIG__STAGE_\w+ FROM @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/ FILES = \('[^']+\.parquet', '[^']+\.parquet', '[^']+\.parquet'\) FILE_FORMAT = \(TYPE = PARQUET USE_LOGICAL_TYPE = TRUE\) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT$/);
       const begin = sql.indexOf('BEGIN');
       expect(sql.indexOf(copy)).toBeLessThan(begin);
       expect(sql.slice(begin, begin + 4).map((s) => s.split(' ')[0])).toEqual(['BEGIN', 'DELETE', 'INSERT', 'COMMIT']);
-      expect(sql.slice(begin).some((s) => /^REMOVE @BL_TEST\.PUBLIC\.%SQL_BIG\/bifrost_logs_\w+\/$/.test(s))).toBe(true);
+      expect(sql.slice(begin).some((s) => /^REMOVE @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/$/.test(s))).toBe(true);
       expect(sql.some((s) => /^INSERT INTO \S+__STAGE_\w+ .*VALUES/.test(s))).toBe(false);
       // The uploaded bytes are the parts: 45 rows, decoded independently.
       const files = [...seen.entries()].filter(([k]) => k.includes('SQL_BIG'));
@@ -133,8 +133,14 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       credentials: { username: 'loader', private_key: privateKey, private_key_passphrase: 'key-pass-123' },
     }, { log: silentLog, tmpDir: tmp });
     try {
+      const from = fake.statements.length;
       await dest.check();
       expect(fake.logins.at(-1)).toMatchObject({ user: 'loader', authenticator: 'SNOWFLAKE_JWT' });
+      // check() exercises the large-window path: a PUT of a probe file to the user stage, then REMOVE.
+      const sql = fake.statements.slice(from).map((x) => x.sql);
+      expect(sql.some((x) => /^PUT file:\/\/\S+ @~\/bifrost_logs_\w+_check\/ /.test(x))).toBe(true);
+      expect(sql.some((x) => /^REMOVE @~\/bifrost_logs_\w+_check\/$/.test(x))).toBe(true);
+      expect([...fake.stagedFiles.keys()].filter((k) => k.includes('_check'))).toEqual([]);
     } finally {
       await dest.close();
     }
@@ -168,8 +174,8 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     expect(loadPath(10_001)).toBe('copy');
     expect(loadPath(5, 4)).toBe('copy');
     const t = { database: 'D', schema: 'S', table: 'T' };
-    expect(sfTableStage(t, 'r1')).toBe('@D.S.%T/bifrost_logs_r1/');
-    expect(putSql('/tmp/a b/x.parquet', t, 'r1')).toBe("PUT 'file:///tmp/a b/x.parquet' @D.S.%T/bifrost_logs_r1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE");
+    expect(sfTableStage(t, 'r1')).toBe('@~/bifrost_logs_D_S_T_r1/');
+    expect(putSql('/tmp/a b/x.parquet', t, 'r1')).toBe("PUT 'file:///tmp/a b/x.parquet' @~/bifrost_logs_D_S_T_r1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE");
     expect(copySql({ ...t, table: 'T__STAGE_R1' }, t, 'r1', ["o'k.parquet"])).toContain("FILES = ('o''k.parquet')");
     const late = insertFromStageSql(t, { ...t, table: 'ST' }, tableLayout(SCHEMA, false), { late: true, window: W1 });
     expect(late.sqlText).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID"\)$/);
