@@ -141,6 +141,15 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       expect(sql.some((x) => /^PUT file:\/\/\S+ @~\/bifrost_logs_\w+_check\/ /.test(x))).toBe(true);
       expect(sql.some((x) => /^REMOVE @~\/bifrost_logs_\w+_check\/$/.test(x))).toBe(true);
       expect([...fake.stagedFiles.keys()].filter((k) => k.includes('_check'))).toEqual([]);
+      // Without the right to write the stage, check() fails (a run would fail at its first large window).
+      fake.withheld.add('stage write');
+      try {
+        const e = await dest.check().then(() => null, (x: unknown) => x);
+        expect(e).toBeInstanceOf(CliError);
+        expect(String((e as CliError).message)).toMatch(/could not check snowflake.*Insufficient privileges/s);
+      } finally {
+        fake.withheld.delete('stage write');
+      }
     } finally {
       await dest.close();
     }

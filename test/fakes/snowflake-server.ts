@@ -113,6 +113,8 @@ export interface FakeSnowflake {
   stagedFiles: Map<string, Buffer>;
   /** Why each refused SNOWFLAKE_JWT login was refused, in order. */
   jwtRefusals: string[];
+  /** Privileges the session's role lacks: 'stage write' refuses PUT and REMOVE (003001), as Snowflake does without them. */
+  withheld: Set<'stage write'>;
   /** `ALTER USER <user> SET RSA_PUBLIC_KEY = <pem>`. */
   registerPublicKey(user: string, pem: string): void;
   /** Logins seen: user, authenticator, database/schema/warehouse/role asked for. */
@@ -663,6 +665,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   const statements: FakeStatement[] = [];
   const logins: FakeSnowflake['logins'] = [];
   const jwtRefusals: string[] = [];
+  const withheld = new Set<string>();
   const sessions = new Map<string, Session>();
   const results = new Map<string, { body: unknown; status: string; error?: SfError }>();
   const stages = new Map<string, string>(); // stage key → directory
@@ -1251,6 +1254,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     for (const f of failures) {
       if (f.times > 0 && (typeof f.match === 'string' ? sql.toUpperCase().includes(f.match.toUpperCase()) : f.match.test(sql))) { f.times--; throw f.err; }
     }
+    if (withheld.has('stage write') && /^\s*(PUT|REMOVE|RM)\s/i.test(sql)) throw sfErr('003001', '42501', `SQL access control error:\nInsufficient privileges to operate on stage '${/@\S*/.exec(sql)?.[0] ?? ''}'`);
     if (/^\s*PUT\s/i.test(sql)) return put(s, sql);
     if (/^\s*GET\s/i.test(sql)) throw unsupported(sql);
     const p = new Parser(tokenize(sql), sql);
@@ -1562,6 +1566,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     url,
     connectionOptions: { account: opts.account ?? 'fakeaccount', accessUrl: url },
     jwtRefusals,
+    withheld,
     registerPublicKey(user: string, pem: string) { opts.publicKeys = { ...opts.publicKeys, [user]: pem }; },
     statements,
     tables,
