@@ -311,6 +311,22 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
       expect(jobs.length).toBeGreaterThan(0);
       expect(jobs.every((j) => j.configuration?.dryRun === true)).toBe(true);
       expect(fake.tables.has(`${BQ_DATASET}.checked`)).toBe(false);
+      // On an existing table the dry run is the commit's DML (DELETE), so a role without
+      // bigquery.tables.updateData fails check() as it would fail the run.
+      fake.tables.set(`${BQ_DATASET}.checked_dml`, { schema: { fields: [{ name: 'request_id', type: 'STRING', mode: 'NULLABLE' }] as never }, rows: [], metadata: { creationTime: String(Date.now()) } });
+      const dml = await make('checked_dml');
+      try {
+        const from = fake.queries.length;
+        await dml.check();
+        expect(fake.queries.slice(from).some((q) => /^DELETE FROM \S+checked_dml` WHERE FALSE$/.test(q))).toBe(true);
+        fake.withheld.add('bigquery.tables.updateData');
+        const denied = await dml.check().then(() => null, (e: unknown) => e).finally(() => fake.withheld.delete('bigquery.tables.updateData'));
+        expect(denied).toBeInstanceOf(CliError);
+        expect(String((denied as CliError).message)).toMatch(/bigquery\.tables\.updateData/);
+      } finally {
+        await dml.close();
+        fake.tables.delete(`${BQ_DATASET}.checked_dml`);
+      }
       const missing = await make('checked', { dataset: 'no_such_dataset' });
       const err = await missing.check().then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(CliError);

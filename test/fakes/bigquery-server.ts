@@ -1055,6 +1055,8 @@ export interface FakeBigQuery {
    * while this list is not empty, so a suite that lets one through fails.
    */
   violations: string[];
+  /** IAM permissions the caller lacks: 'bigquery.tables.updateData' refuses DML, dry runs included (403 accessDenied). */
+  withheld: Set<'bigquery.tables.updateData'>;
   /**
    * The next `times` (default 1) jobs of this kind fail: 'load', 'query', or query jobs with a
    * statement (or whole text) matching the RegExp (the script runs up to that statement, so a
@@ -1079,6 +1081,7 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
   const uploads: Buffer[] = [];
   const requests: FakeBigQuery['requests'] = [];
   const violations: string[] = [];
+  const withheld = new Set<string>();
   const methodOf = new WeakMap<ServerResponse, MatchedMethod>();
   const injected: Array<{ what: 'load' | 'query' | RegExp; error: InjectedJobError; left: number }> = [];
   let httpFail = { n: 0, status: 503, retryAfter: undefined as number | undefined, match: undefined as RegExp | undefined };
@@ -1378,6 +1381,9 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
     queries.push(sql);
     if (q.useLegacySql === true) throw new BqError('invalidQuery', 'Legacy SQL is not supported by the fake BigQuery (set useLegacySql: false)', false);
     if (q.destinationTable) throw new BqError('invalid', 'destinationTable on query jobs is not supported by the fake BigQuery', false);
+    if (withheld.has('bigquery.tables.updateData') && /(^|;)\s*(DELETE|INSERT|UPDATE|MERGE|TRUNCATE)\b/i.test(sql)) {
+      throw new BqError('accessDenied', 'Access Denied: Permission bigquery.tables.updateData denied (or it may not exist).', false);
+    }
     const inj = dry ? null : takeInjected('query', sql);
     if (inj && (!inj.re || !inj.statements.some((t) => inj.re!.test(t)))) throw injectedError(inj.error, 'query');
     let r: RunResult;
@@ -1746,7 +1752,7 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
-    apiEndpoint: base, projectId, location, datasets, tables, jobs, queries, uploads, requests, violations,
+    apiEndpoint: base, projectId, location, datasets, tables, jobs, queries, uploads, requests, violations, withheld,
     get credentials() { return sa().key; },
     failNext(what, error = {}, times = 1) { injected.push({ what, error, left: times }); },
     failRequests(n, status, o = {}) { httpFail = { n, status, retryAfter: o.retryAfter, match: o.match }; },
