@@ -69,7 +69,7 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     }
   });
 
-  it('windows above insert_max_rows: PUT to the table stage, COPY … MATCH_BY_COLUMN_NAME, REMOVE', async () => {
+  it('windows above insert_max_rows: PUT to the user stage, COPY … MATCH_BY_COLUMN_NAME, REMOVE', async () => {
     const dest = await createSnowflakeDestination({
       account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: SF_DB, schema: SF_SCHEMA, table: 'SQL_BIG',
       warehouse: 'BL_WH', credentials: { username: 'loader', password: SF_PASSWORD }, insert_max_rows: 20,
@@ -77,7 +77,7 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     try {
       const from = fake.statements.length;
       const rs = records('b', 45, W1);
-      // Watch the table stage while the commit runs: the PUT files are removed at its end.
+      // Watch the user stage while the commit runs: the PUT files are removed at its end.
       const seen = new Map<string, Buffer>();
       const timer = setInterval(() => { for (const [k, v] of fake.stagedFiles) seen.set(k, v); }, 5);
       try {
@@ -89,13 +89,13 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       const sql = st.map((s) => s.sql.replace(/\s+/g, ' '));
       const puts = sql.filter((s) => s.startsWith('PUT '));
       expect(puts).toHaveLength(3);
-      for (const p of puts) expect(p).toMatch(/^PUT file:\/\/\S+\.parquet @BL_TEST\.PUBLIC\.%SQL_BIG\/bifrost_logs_\w+\/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE$/);
+      for (const p of puts) expect(p).toMatch(/^PUT file:\/\/\S+\.parquet @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE$/);
       const copy = sql.find((s) => s.startsWith('COPY INTO'))!;
-      expect(copy).toMatch(/^COPY INTO BL_TEST\.PUBLIC\.SQL_BIG__STAGE_\w+ FROM @BL_TEST\.PUBLIC\.%SQL_BIG\/bifrost_logs_\w+\/ FILES = \('[^']+\.parquet', '[^']+\.parquet', '[^']+\.parquet'\) FILE_FORMAT = \(TYPE = PARQUET USE_LOGICAL_TYPE = TRUE\) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT$/);
+      expect(copy).toMatch(/^COPY INTO BL_TEST\.PUBLIC\.SQL_BIG__STAGE_\w+ FROM @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/ FILES = \('[^']+\.parquet', '[^']+\.parquet', '[^']+\.parquet'\) FILE_FORMAT = \(TYPE = PARQUET USE_LOGICAL_TYPE = TRUE\) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT$/);
       const begin = sql.indexOf('BEGIN');
       expect(sql.indexOf(copy)).toBeLessThan(begin);
       expect(sql.slice(begin, begin + 4).map((s) => s.split(' ')[0])).toEqual(['BEGIN', 'DELETE', 'INSERT', 'COMMIT']);
-      expect(sql.slice(begin).some((s) => /^REMOVE @BL_TEST\.PUBLIC\.%SQL_BIG\/bifrost_logs_\w+\/$/.test(s))).toBe(true);
+      expect(sql.slice(begin).some((s) => /^REMOVE @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/$/.test(s))).toBe(true);
       expect(sql.some((s) => /^INSERT INTO \S+__STAGE_\w+ .*VALUES/.test(s))).toBe(false);
       // The uploaded bytes are the parts: 45 rows, decoded independently.
       const files = [...seen.entries()].filter(([k]) => k.includes('SQL_BIG'));
@@ -123,17 +123,33 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
   });
 
   it('key-pair auth (encrypted PKCS#8 + passphrase) logs in with SNOWFLAKE_JWT; the key never shows', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' },
       privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'key-pass-123' },
     });
+    fake.registerPublicKey('loader', publicKey);
     const dest = await createSnowflakeDestination({
       account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: SF_DB, schema: SF_SCHEMA, table: 'KEYPAIR',
       credentials: { username: 'loader', private_key: privateKey, private_key_passphrase: 'key-pass-123' },
     }, { log: silentLog, tmpDir: tmp });
     try {
+      const from = fake.statements.length;
       await dest.check();
       expect(fake.logins.at(-1)).toMatchObject({ user: 'loader', authenticator: 'SNOWFLAKE_JWT' });
+      // check() exercises the large-window path: a PUT of a probe file to the user stage, then REMOVE.
+      const sql = fake.statements.slice(from).map((x) => x.sql);
+      expect(sql.some((x) => /^PUT file:\/\/\S+ @~\/bifrost_logs_\w+_check\/ /.test(x))).toBe(true);
+      expect(sql.some((x) => /^REMOVE @~\/bifrost_logs_\w+_check\/$/.test(x))).toBe(true);
+      expect([...fake.stagedFiles.keys()].filter((k) => k.includes('_check'))).toEqual([]);
+      // Without the right to write the stage, check() fails (a run would fail at its first large window).
+      fake.withheld.add('stage write');
+      try {
+        const e = await dest.check().then(() => null, (x: unknown) => x);
+        expect(e).toBeInstanceOf(CliError);
+        expect(String((e as CliError).message)).toMatch(/could not check snowflake.*Insufficient privileges/s);
+      } finally {
+        fake.withheld.delete('stage write');
+      }
     } finally {
       await dest.close();
     }
@@ -144,6 +160,22 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     expect(wrong).toBeInstanceOf(CliError);
     expect((wrong as CliError).exitCode).toBe(78);
     expect((wrong as CliError).message).not.toContain('PRIVATE KEY');
+
+    // A JWT signed by a key other than the one registered for the user is refused at login.
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const refusedBefore = fake.jwtRefusals.length;
+    const impostor = await createSnowflakeDestination({
+      account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: SF_DB, schema: SF_SCHEMA, table: 'KEYPAIR',
+      credentials: { username: 'loader', private_key: other.privateKey },
+    }, { log: silentLog, tmpDir: tmp });
+    try {
+      const e = await impostor.check().then(() => null, (x: unknown) => x);
+      expect(e).toBeInstanceOf(CliError);
+      expect(String((e as CliError).message)).toMatch(/JWT token is invalid/);
+      expect(fake.jwtRefusals.slice(refusedBefore)[0]).toMatch(/signature does not verify with the registered public key/);
+    } finally {
+      await impostor.close().catch(() => undefined);
+    }
   });
 
   it('chooses its load path by the window\'s rows (insert_max_rows, default 10,000)', () => {
@@ -151,8 +183,8 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     expect(loadPath(10_001)).toBe('copy');
     expect(loadPath(5, 4)).toBe('copy');
     const t = { database: 'D', schema: 'S', table: 'T' };
-    expect(sfTableStage(t, 'r1')).toBe('@D.S.%T/bifrost_logs_r1/');
-    expect(putSql('/tmp/a b/x.parquet', t, 'r1')).toBe("PUT 'file:///tmp/a b/x.parquet' @D.S.%T/bifrost_logs_r1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE");
+    expect(sfTableStage(t, 'r1')).toBe('@~/bifrost_logs_D_S_T_r1/');
+    expect(putSql('/tmp/a b/x.parquet', t, 'r1')).toBe("PUT 'file:///tmp/a b/x.parquet' @~/bifrost_logs_D_S_T_r1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE");
     expect(copySql({ ...t, table: 'T__STAGE_R1' }, t, 'r1', ["o'k.parquet"])).toContain("FILES = ('o''k.parquet')");
     const late = insertFromStageSql(t, { ...t, table: 'ST' }, tableLayout(SCHEMA, false), { late: true, window: W1 });
     expect(late.sqlText).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID"\)$/);
@@ -294,6 +326,22 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
       expect(jobs.length).toBeGreaterThan(0);
       expect(jobs.every((j) => j.configuration?.dryRun === true)).toBe(true);
       expect(fake.tables.has(`${BQ_DATASET}.checked`)).toBe(false);
+      // On an existing table the dry run is the commit's DML (DELETE), so a role without
+      // bigquery.tables.updateData fails check() as it would fail the run.
+      fake.tables.set(`${BQ_DATASET}.checked_dml`, { schema: { fields: [{ name: 'request_id', type: 'STRING', mode: 'NULLABLE' }] as never }, rows: [], metadata: { creationTime: String(Date.now()) } });
+      const dml = await make('checked_dml');
+      try {
+        const from = fake.queries.length;
+        await dml.check();
+        expect(fake.queries.slice(from).some((q) => /^DELETE FROM \S+checked_dml` WHERE FALSE$/.test(q))).toBe(true);
+        fake.withheld.add('bigquery.tables.updateData');
+        const denied = await dml.check().then(() => null, (e: unknown) => e).finally(() => fake.withheld.delete('bigquery.tables.updateData'));
+        expect(denied).toBeInstanceOf(CliError);
+        expect(String((denied as CliError).message)).toMatch(/bigquery\.tables\.updateData/);
+      } finally {
+        await dml.close();
+        fake.tables.delete(`${BQ_DATASET}.checked_dml`);
+      }
       const missing = await make('checked', { dataset: 'no_such_dataset' });
       const err = await missing.check().then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(CliError);

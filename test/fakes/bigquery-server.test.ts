@@ -300,4 +300,35 @@ describe('the fake BigQuery with the real @google-cloud/bigquery', () => {
       await strict.stop();
     }
   });
+
+  it('requests and responses are checked against Google\'s discovery document: a wrong field name or type is refused (400) and recorded', async () => {
+    const sch = await startFakeBigQuery({ datasets: ['d'] });
+    try {
+      const c = client(sch, sch.credentials, { autoRetry: false });
+      // Correct requests and responses pass.
+      await c.dataset('d').createTable('ok', { schema: { fields: [{ name: 'a', type: 'STRING' }] } });
+      const [rows] = await c.query({ query: 'SELECT 1 AS x' });
+      expect(rows).toEqual([{ x: 1 }]);
+      expect(sch.violations).toEqual([]);
+
+      // A misspelt property (BigQuery's is timePartitioning) is refused.
+      const e1 = await c.dataset('d').createTable('t1', { schema: { fields: [{ name: 'a', type: 'STRING' }] }, timePartition: { type: 'DAY' } } as never).then(() => null, (e: unknown) => e);
+      expect(e1).toMatchObject({ code: 400 });
+      expect(String((e1 as Error).message)).toMatch(/unknown property "timePartition"/);
+      // A property of the wrong type (useLegacySql is a boolean) is refused.
+      const e2 = await c.createQueryJob({ query: 'SELECT 1', useLegacySql: 'no' } as never).then(() => null, (e: unknown) => e);
+      expect(e2).toMatchObject({ code: 400 });
+      expect(String((e2 as Error).message)).toMatch(/useLegacySql: expected a boolean/);
+      expect(sch.violations).toHaveLength(2);
+      expect(sch.violations[0]).toMatch(/request of bigquery\.tables\.insert: unknown property "timePartition"/);
+      expect(sch.tables.has('d.t1')).toBe(false);
+      // stop() fails while violations are recorded, so any suite that let one through fails.
+      const left = [...sch.violations];
+      await expect(sch.stop()).rejects.toThrow(/do not match the published API schema/);
+      expect(left).toHaveLength(2);
+    } finally {
+      sch.violations.length = 0;
+      await sch.stop().catch(() => undefined);
+    }
+  });
 });

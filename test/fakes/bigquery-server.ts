@@ -83,6 +83,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { loadDiscovery, matchMethod, unknownQueryParams, validateValue, type MatchedMethod } from './discovery/validate.js';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { parquetReadObjects } from 'hyparquet';
 import { checkBearer, createFakeServiceAccount, splitMultipart, type FakeServiceAccountKey } from './gcs-server.js';
@@ -105,6 +106,9 @@ export interface FakeTable {
 class BqError extends Error {
   constructor(readonly reason: string, message: string, readonly runtime = true) { super(message); }
 }
+/** Google's discovery document for BigQuery v2 (origin: discovery/README.md). */
+const DISCOVERY = loadDiscovery('bigquery.v2.json');
+
 const STATUS: Record<string, number> = {
   notFound: 404, duplicate: 409, invalid: 400, invalidQuery: 400, accessDenied: 403, authError: 401, resourceInUse: 400,
   backendError: 503, internalError: 500, jobInternalError: 400, rateLimitExceeded: 403, quotaExceeded: 403, responseTooLarge: 403,
@@ -1061,6 +1065,14 @@ export interface FakeBigQuery {
   /** Every HTTP request, in order. */
   requests: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }>;
   /**
+   * Requests and responses that do not match Google's discovery document (discovery/bigquery.v2.json),
+   * one line each. A request that does not match is answered 400 as BigQuery does; `stop()` fails
+   * while this list is not empty, so a suite that lets one through fails.
+   */
+  violations: string[];
+  /** IAM permissions the caller lacks: 'bigquery.tables.updateData' refuses DML, dry runs included (403 accessDenied). */
+  withheld: Set<'bigquery.tables.updateData'>;
+  /**
    * The next `times` (default 1) jobs of this kind fail: 'load', 'query', or query jobs with a
    * statement (or whole text) matching the RegExp (the script runs up to that statement, so a
    * failure inside a transaction rolls it back).
@@ -1083,6 +1095,9 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
   const queries: string[] = [];
   const uploads: Buffer[] = [];
   const requests: FakeBigQuery['requests'] = [];
+  const violations: string[] = [];
+  const withheld = new Set<string>();
+  const methodOf = new WeakMap<ServerResponse, MatchedMethod>();
   const injected: Array<{ what: 'load' | 'query' | RegExp; error: InjectedJobError; left: number }> = [];
   let httpFail = { n: 0, status: 503, retryAfter: undefined as number | undefined, match: undefined as RegExp | undefined };
   const sessions = new Map<string, { job: any; chunks: Buffer[]; size: number }>();
@@ -1381,6 +1396,9 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
     queries.push(sql);
     if (q.useLegacySql === true) throw new BqError('invalidQuery', 'Legacy SQL is not supported by the fake BigQuery (set useLegacySql: false)', false);
     if (q.destinationTable) throw new BqError('invalid', 'destinationTable on query jobs is not supported by the fake BigQuery', false);
+    if (withheld.has('bigquery.tables.updateData') && /(^|;)\s*(DELETE|INSERT|UPDATE|MERGE|TRUNCATE)\b/i.test(sql)) {
+      throw new BqError('accessDenied', 'Access Denied: Permission bigquery.tables.updateData denied (or it may not exist).', false);
+    }
     const inj = dry ? null : takeInjected('query', sql);
     if (inj && (!inj.re || !inj.statements.some((t) => inj.re!.test(t)))) throw injectedError(inj.error, 'query');
     let r: RunResult;
@@ -1520,6 +1538,11 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
     req.on('error', reject);
   });
   const send = (res: ServerResponse, status: number, v?: unknown, headers: Record<string, string> = {}) => {
+    const m = methodOf.get(res);
+    if (m && status >= 200 && status < 300 && v !== undefined && m.method.response) {
+      const errs = validateValue(DISCOVERY, m.method.response, v, `response of ${m.method.id}`);
+      if (errs.length) violations.push(...errs);
+    }
     if (v === undefined) { res.writeHead(status, headers); res.end(); return; }
     res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
     res.end(JSON.stringify(v));
@@ -1570,6 +1593,23 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
       }
       const json = () => (data.length ? JSON.parse(data.toString('utf8')) : {});
       let m: RegExpMatchArray | null;
+
+      // The published schema: the method addressed, its query parameters, its request body.
+      const dm = matchMethod(DISCOVERY, req.method!, path);
+      if (dm) {
+        methodOf.set(res, dm);
+        const errs = unknownQueryParams(DISCOVERY, dm, q);
+        if (dm.method.request && !sid) {
+          let reqBody: unknown;
+          if (dm.upload && q.get('uploadType') === 'multipart') { const parts = splitMultipart(data, req.headers['content-type']); reqBody = parts?.[0] ? JSON.parse(parts[0].toString('utf8')) : undefined; }
+          else reqBody = data.length ? JSON.parse(data.toString('utf8')) : undefined;
+          errs.push(...validateValue(DISCOVERY, dm.method.request, reqBody, `request of ${dm.method.id}`));
+        }
+        if (errs.length) {
+          violations.push(...errs);
+          return sendErr(res, new BqError('invalid', `Invalid JSON payload received. ${errs.join('; ')}`));
+        }
+      }
 
       // Uploads (load jobs with media)
       if ((m = path.match(/^\/upload\/bigquery\/v2\/projects\/([^/]+)\/jobs$/))) {
@@ -1715,7 +1755,8 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
         const st = jobState.get((r.body as any).jobReference.jobId)!;
         if (st.failed) { st.pendingPolls = 0; return sendErr(res, st.failed); }
         st.pendingPolls = 0;
-        return send(res, 200, { ...queryResults(st, b, fmtOf(b.formatOptions)), kind: 'bigquery#queryResponse' });
+        const { etag: _etag, ...qr } = queryResults(st, b, fmtOf(b.formatOptions)); // QueryResponse has no etag
+        return send(res, 200, { ...qr, kind: 'bigquery#queryResponse' });
       }
       return sendErr(res, new BqError('notFound', `not supported by the fake BigQuery: ${M} ${path}`));
     } catch (err) {
@@ -1726,11 +1767,14 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
-    apiEndpoint: base, projectId, location, datasets, tables, jobs, queries, uploads, requests,
+    apiEndpoint: base, projectId, location, datasets, tables, jobs, queries, uploads, requests, violations, withheld,
     get credentials() { return sa().key; },
     failNext(what, error = {}, times = 1) { injected.push({ what, error, left: times }); },
     failRequests(n, status, o = {}) { httpFail = { n, status, retryAfter: o.retryAfter, match: o.match }; },
-    stop: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () => new Promise((r, j) => {
+      server.closeAllConnections();
+      server.close(() => (violations.length ? j(new Error(`fake BigQuery: requests or responses that do not match the published API schema:\n${violations.join('\n')}`)) : r()));
+    }),
   };
 }
 

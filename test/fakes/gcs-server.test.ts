@@ -230,4 +230,27 @@ describe('the fake GCS server with the real @google-cloud/storage', () => {
       await g.stop();
     }
   });
+
+  it('requests and responses are checked against Google\'s discovery document: a wrong field name or type is refused (400) and recorded', async () => {
+    const g = await startFakeGcs({ buckets: ['b'] });
+    try {
+      const s = new Storage({ apiEndpoint: g.apiEndpoint, projectId: 'test', retryOptions: { autoRetry: false } });
+      await s.bucket('b').file('ok.txt').save('fine', { resumable: false });
+      expect(g.violations).toEqual([]);
+      // A misspelt property of the object resource (GCS's is contentType).
+      const e1 = await s.bucket('b').file('a.txt').save('x', { resumable: false, metadata: { contentTyp: 'text/plain' } }).then(() => null, (e: unknown) => e);
+      expect(e1).toMatchObject({ code: 400 });
+      expect(String((e1 as Error).message)).toMatch(/unknown property "contentTyp"/);
+      // A property of the wrong type (temporaryHold is a boolean).
+      const e2 = await s.bucket('b').file('c.txt').save('x', { resumable: false, metadata: { temporaryHold: 'yes' } }).then(() => null, (e: unknown) => e);
+      expect(e2).toMatchObject({ code: 400 });
+      expect(String((e2 as Error).message)).toMatch(/temporaryHold: expected a boolean/);
+      expect(g.violations).toHaveLength(2);
+      expect(g.objects.has('b/a.txt') || g.objects.has('b/c.txt')).toBe(false);
+      await expect(g.stop()).rejects.toThrow(/do not match the published API schema/);
+    } finally {
+      g.violations.length = 0;
+      await g.stop().catch(() => undefined);
+    }
+  });
 });

@@ -41,6 +41,7 @@
  */
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { loadDiscovery, matchMethod, unknownQueryParams, validateValue, type MatchedMethod } from './discovery/validate.js';
 import { gunzipSync } from 'node:zlib';
 
 // Without credentials google-auth-library may probe the GCE metadata server (slow offline).
@@ -50,6 +51,9 @@ process.env.METADATA_SERVER_DETECTION ??= 'none';
 // Shared with bigquery-server.ts: a fake service account and the check of the bearer token.
 
 /** A service-account key (the JSON a Cloud console key file holds), generated per fake. */
+/** Google's discovery document for the Cloud Storage JSON API v1 (origin: discovery/README.md). */
+const DISCOVERY = loadDiscovery('storage.v1.json');
+
 export interface FakeServiceAccountKey {
   type: 'service_account';
   project_id: string;
@@ -160,6 +164,12 @@ export interface FakeGcs {
   objects: Map<string, StoredObject>;
   /** Every request received, in order (failed ones too). */
   requests: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }>;
+  /**
+   * Requests and responses that do not match Google's discovery document for the JSON API
+   * (discovery/storage.v1.json), one line each. A request that does not match is answered 400 as
+   * GCS does; `stop()` fails while this list is not empty.
+   */
+  violations: string[];
   /** Resumable sessions not finished yet (neither final chunk nor cancel). */
   openSessions(): number;
   /** A service-account key this server accepts (self-signed JWTs only, see the header comment). */
@@ -180,6 +190,8 @@ export async function startFakeGcs(opts: FakeGcsOptions = {}): Promise<FakeGcs> 
   const anyBucket = !opts.buckets;
   const sessions = new Map<string, Session>();
   const requests: FakeGcs['requests'] = [];
+  const violations: string[] = [];
+  const methodOf = new WeakMap<ServerResponse, MatchedMethod>();
   let failures = { n: 0, status: 503, retryAfter: undefined as number | undefined, match: undefined as RegExp | undefined };
   let generation = 1_700_000_000_000_000;
   let base = '';
@@ -187,13 +199,23 @@ export async function startFakeGcs(opts: FakeGcsOptions = {}): Promise<FakeGcs> 
   let saCache: ReturnType<typeof createFakeServiceAccount> | undefined;
   const sa = () => (saCache ??= createFakeServiceAccount('test', 'https://oauth2.googleapis.com/token'));
 
-  const body = (req: IncomingMessage) => new Promise<Buffer>((resolve, reject) => {
-    const c: Buffer[] = [];
-    req.on('data', (d: Buffer) => c.push(d));
-    req.on('end', () => resolve(Buffer.concat(c)));
-    req.on('error', reject);
-  });
+  const bodies = new WeakMap<IncomingMessage, Promise<Buffer>>();
+  const body = (req: IncomingMessage) => {
+    let p = bodies.get(req);
+    if (!p) {
+      p = new Promise<Buffer>((resolve, reject) => {
+        const c: Buffer[] = [];
+        req.on('data', (d: Buffer) => c.push(d));
+        req.on('end', () => resolve(Buffer.concat(c)));
+        req.on('error', reject);
+      });
+      bodies.set(req, p);
+    }
+    return p;
+  };
   const json = (res: ServerResponse, status: number, v: unknown) => {
+    const dm = methodOf.get(res);
+    if (dm?.method.response && status >= 200 && status < 300) violations.push(...validateValue(DISCOVERY, dm.method.response, v, `response of ${dm.method.id}`));
     res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
     res.end(JSON.stringify(v));
   };
@@ -270,6 +292,26 @@ export async function startFakeGcs(opts: FakeGcsOptions = {}): Promise<FakeGcs> 
         }
       }
       let m: RegExpMatchArray | null;
+
+      // The published schema: the method addressed, its query parameters, its JSON request body.
+      const dm = matchMethod(DISCOVERY, req.method!, url.pathname);
+      if (dm) {
+        methodOf.set(res, dm);
+        const errs = unknownQueryParams(DISCOVERY, dm, q);
+        const type = q.get('uploadType');
+        if (dm.method.request && !sid && (!dm.upload || type === 'multipart' || type === 'resumable')) {
+          const data = await body(req);
+          let meta: unknown;
+          if (dm.upload && type === 'multipart') { const parts = splitMultipart(data, req.headers['content-type']); meta = parts?.[0] ? JSON.parse(parts[0].toString('utf8')) : undefined; }
+          else meta = data.length ? JSON.parse(data.toString('utf8')) : undefined;
+          errs.push(...validateValue(DISCOVERY, dm.method.request, meta, `request of ${dm.method.id}`));
+        }
+        if (errs.length) {
+          violations.push(...errs);
+          await body(req);
+          return error(res, 400, 'invalid', `Invalid JSON payload received. ${errs.join('; ')}`);
+        }
+      }
 
       if (sid && url.pathname.startsWith('/upload/')) {
         const s = sessions.get(sid);
@@ -429,10 +471,13 @@ export async function startFakeGcs(opts: FakeGcsOptions = {}): Promise<FakeGcs> 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
-    apiEndpoint: base, objects, requests,
+    apiEndpoint: base, objects, requests, violations,
     get credentials() { return sa().key; },
     openSessions: () => [...sessions.values()].filter((s) => !s.done).length,
     failNext(n, status, o = {}) { failures = { n, status, retryAfter: o.retryAfter, match: o.match }; },
-    stop: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () => new Promise((r, j) => {
+      server.closeAllConnections();
+      server.close(() => (violations.length ? j(new Error(`fake GCS: requests or responses that do not match the published API schema:\n${violations.join('\n')}`)) : r()));
+    }),
   };
 }

@@ -7,7 +7,7 @@
  * every answer is HTTP 200 `{ success, code, message, data }`; a failure is
  * `success: false` with a Snowflake error code and `data.sqlState`, which the
  * SDK turns into an error with `.code` and `.sqlState`.
- *   POST /session/v1/login-request      password (or SNOWFLAKE_JWT, not verified) → tokens, parameters
+ *   POST /session/v1/login-request      password, or SNOWFLAKE_JWT verified (RS256, iss/sub) against the user's registered public key → tokens, parameters
  *   POST /queries/v1/query-request      `sqlText`, `bindings`, `asyncExec` → JSON result (rowtype + rowset;
  *                                       the Node SDK has no Arrow reader, JSON is all it ever asks for)
  *   GET  /queries/:id/result            a stored result (asyncExec / getResultsFromQueryId)
@@ -78,6 +78,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { parquetReadObjects } from 'hyparquet';
+import { verifySnowflakeJwt } from './snowflake-jwt.js';
 
 // Must be set before snowflake-sdk is first loaded (platform detection runs at module load).
 process.env.SNOWFLAKE_DISABLE_PLATFORM_DETECTION ??= 'true';
@@ -95,6 +96,11 @@ export interface FakeSnowflakeOptions {
   password?: string;
   /** Account name put in `connectionOptions` (default 'fakeaccount'). */
   account?: string;
+  /**
+   * RSA public keys (PEM) registered per user, as `ALTER USER … SET RSA_PUBLIC_KEY`. A
+   * SNOWFLAKE_JWT login is accepted only when its token verifies against the user's key.
+   */
+  publicKeys?: Record<string, string>;
 }
 export interface FakeSnowflake {
   url: string;
@@ -105,6 +111,12 @@ export interface FakeSnowflake {
   tables: Map<string, FakeTable>;
   /** Files currently in stages (live), keyed '@%DB.SCHEMA.T/path/file' or '@~/path/file'. */
   stagedFiles: Map<string, Buffer>;
+  /** Why each refused SNOWFLAKE_JWT login was refused, in order. */
+  jwtRefusals: string[];
+  /** Privileges the session's role lacks: 'stage write' refuses PUT and REMOVE (003001), as Snowflake does without them. */
+  withheld: Set<'stage write'>;
+  /** `ALTER USER <user> SET RSA_PUBLIC_KEY = <pem>`. */
+  registerPublicKey(user: string, pem: string): void;
   /** Logins seen: user, authenticator, database/schema/warehouse/role asked for. */
   logins: Array<{ user: string; authenticator: string; database?: string; schema?: string; warehouse?: string; role?: string }>;
   /** Make the next `times` statements whose SQL matches fail with this error (for failure-path tests). */
@@ -652,6 +664,8 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   const tables = new Map<string, Table>();
   const statements: FakeStatement[] = [];
   const logins: FakeSnowflake['logins'] = [];
+  const jwtRefusals: string[] = [];
+  const withheld = new Set<string>();
   const sessions = new Map<string, Session>();
   const results = new Map<string, { body: unknown; status: string; error?: SfError }>();
   const stages = new Map<string, string>(); // stage key → directory
@@ -1240,6 +1254,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     for (const f of failures) {
       if (f.times > 0 && (typeof f.match === 'string' ? sql.toUpperCase().includes(f.match.toUpperCase()) : f.match.test(sql))) { f.times--; throw f.err; }
     }
+    if (withheld.has('stage write') && /^\s*(PUT|REMOVE|RM)\s/i.test(sql)) throw sfErr('003001', '42501', `SQL access control error:\nInsufficient privileges to operate on stage '${/@\S*/.exec(sql)?.[0] ?? ''}'`);
     if (/^\s*PUT\s/i.test(sql)) return put(s, sql);
     if (/^\s*GET\s/i.test(sql)) throw unsupported(sql);
     const p = new Parser(tokenize(sql), sql);
@@ -1448,7 +1463,12 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
       const d = body.data ?? {};
       const authenticator = String(d.AUTHENTICATOR ?? 'SNOWFLAKE');
       const user = String(d.LOGIN_NAME ?? '');
-      const good = authenticator.toUpperCase() === 'SNOWFLAKE_JWT' ? !!d.TOKEN : (opts.username === undefined || opts.username === user) && (opts.password === undefined || opts.password === d.PASSWORD);
+      if (authenticator.toUpperCase() === 'SNOWFLAKE_JWT') {
+        const keys = Object.fromEntries(Object.entries(opts.publicKeys ?? {}).map(([k, v]) => [k.toUpperCase(), v]));
+        const why = verifySnowflakeJwt(String(d.TOKEN ?? ''), opts.account ?? 'fakeaccount', user, keys[user.toUpperCase()]);
+        if (why) { jwtRefusals.push(why); return { success: false, code: '390144', message: 'JWT token is invalid.', data: { nextAction: 'RETRY_LOGIN', authnMethod: 'KEYPAIR', sqlState: '08004' } }; }
+      }
+      const good = authenticator.toUpperCase() === 'SNOWFLAKE_JWT' || ((opts.username === undefined || opts.username === user) && (opts.password === undefined || opts.password === d.PASSWORD));
       if (!good) return { success: false, code: '390100', message: 'Incorrect username or password was specified.', data: { nextAction: 'RETRY_LOGIN', authnMethod: 'PASSWORD', sqlState: '08004' } };
       const q = (n: string) => url.searchParams.get(n) ?? undefined;
       const up = (x?: string) => (x === undefined ? undefined : /^".*"$/.test(x) ? x.slice(1, -1) : x.toUpperCase());
@@ -1545,6 +1565,9 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   return {
     url,
     connectionOptions: { account: opts.account ?? 'fakeaccount', accessUrl: url },
+    jwtRefusals,
+    withheld,
+    registerPublicKey(user: string, pem: string) { opts.publicKeys = { ...opts.publicKeys, [user]: pem }; },
     statements,
     tables,
     stagedFiles,

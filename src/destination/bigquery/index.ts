@@ -437,8 +437,9 @@ class BigQueryDestination implements Destination {
     } catch (err) {
       throw this.fail('read the table', err);
     }
-    // A dry run proves bigquery.jobs.create (and, on the table, read access) without running anything.
-    const sql = exists ? `SELECT COUNT(*) AS n FROM ${bqTable(this.target)}` : 'SELECT 1 AS probe';
+    // A dry run proves bigquery.jobs.create and, on an existing table, the DML right the commit's
+    // DELETE + INSERT needs (bigquery.tables.updateData), without changing anything.
+    const sql = exists ? `DELETE FROM ${bqTable(this.target)} WHERE FALSE` : 'SELECT 1 AS probe';
     try {
       await withRetry(async () => {
         try {

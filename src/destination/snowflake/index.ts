@@ -19,8 +19,8 @@ import type { SnowflakeConfig } from './schema.js';
  *
  *  - ≤ insert_max_rows (default 10,000): the parts are decoded and sent as
  *    array-bound `INSERT INTO stage VALUES (?, …)` batches;
- *  - more: `PUT file://… @%TABLE/bifrost_logs_<run>/` (the target's table
- *    stage) and `COPY INTO stage … FILE_FORMAT=(TYPE=PARQUET)
+ *  - more: `PUT file://… @~/bifrost_logs_<db>_<schema>_<table>_<run>/` (the
+ *    user's stage) and `COPY INTO stage … FILE_FORMAT=(TYPE=PARQUET)
  *    MATCH_BY_COLUMN_NAME=CASE_INSENSITIVE`, the staged files REMOVEd after.
  *
  * The stage's row count is checked against the parts, then one transaction
@@ -77,9 +77,13 @@ export function sfTable(t: SfTableRef): string {
   return `${t.database}.${t.schema}.${t.table}`;
 }
 
-/** The target's table stage, with this run's folder. */
+/**
+ * The login user's stage (`@~`), in a folder of this target and run. A table stage needs the
+ * table's OWNERSHIP; the user stage needs no grant (see README Decisions).
+ */
 export function sfTableStage(t: SfTableRef, runId: string): string {
-  return `@${t.database}.${t.schema}.%${t.table}/${STAGE_DIR}_${runId}/`;
+  const folder = `${STAGE_DIR}_${t.database}_${t.schema}_${t.table}_${runId}`.replace(/[^\w.-]/g, '_');
+  return `@~/${folder}/`;
 }
 
 export function createTableSql(t: SfTableRef, columns: readonly TableColumn[]): string {
@@ -338,6 +342,18 @@ class SnowflakeDestination implements Destination {
   async check(): Promise<void> {
     const c = await this.connection();
     try {
+      // The large-window path: PUT a probe file to the stage, then REMOVE it.
+      const probeFile = await openSpool(this.env.tmpDir, `snowflake_${this.runId}_check.parquet`, 'snowflake');
+      await probeFile.write(Buffer.from('PAR1'));
+      await probeFile.close();
+      try {
+        const r = await this.exec<Record<string, unknown>>(c, putSql(probeFile.path, this.ref, `${this.runId}_check`));
+        const status = String(r[0]?.status ?? r[0]?.STATUS ?? '').toUpperCase();
+        if (status !== 'UPLOADED' && status !== 'SKIPPED') throw new Error(`PUT of a probe file answered ${status || 'nothing'}`);
+        await this.exec(c, removeSql(this.ref, `${this.runId}_check`));
+      } finally {
+        await probeFile.discard();
+      }
       const cols = await this.columns(c);
       if (cols.size) {
         await this.exec(c, `SELECT COUNT(*) AS N FROM ${sfTable(this.ref)} WHERE 1 = 0`);
