@@ -96,6 +96,18 @@ export function buildProgram(): Command {
       filters: filterSpecFromFlags(o), groupBy: o.groupBy, bucket: o.bucket, metrics: o.metrics, json: o.json, csv: o.csv,
     })));
 
+  addFilterOptions(addSourceOptions(program.command('report').description('a self-contained HTML usage and cost report')))
+    .option('--group-by <field>', 'group the table by team, customer, virtual_key, user, key or a record field (default model)')
+    .option('--out <file>', 'where to write the HTML (default report.html; - for stdout)')
+    .option('--json', 'print the report data as JSON instead')
+    .addHelpText('after', examples([
+      'bifrost-logs report --since 30d --group-by team --out report.html',
+      'bifrost-logs report --since 2026-10-01 --until 2026-11-01 --group-by customer',
+    ]))
+    .action(action(async (ctx, o) => (await import('./commands/report.js')).reportCommand(ctx, {
+      filters: filterSpecFromFlags(o), groupBy: o.groupBy, out: o.out, json: o.json,
+    })));
+
   addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse')))
     .option('--name <export>', 'use a configured export (flags override it)')
     .option('--dest <type>', 'file, stdout, s3, gcs, azure_blob, bigquery, snowflake, redshift, postgres')
