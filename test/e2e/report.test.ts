@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+// @ts-expect-error plain JS module
+import { writeSqlite } from '../../fixtures/generator.mjs';
+import { cli, ndjson } from '../support/cli.js';
+
+const OPTS = { rows: 3000, seed: 21, schema: 'v1.5', start: '2026-10-01T00:00:00Z', days: 10 };
+const WIN = ['--since', '2026-10-03T00:00:00Z', '--until', '2026-10-08T00:00:00Z'];
+const PREV = ['--since', '2026-09-28T00:00:00Z', '--until', '2026-10-03T00:00:00Z'];
+const CHROMIUM = '/usr/bin/chromium';
+
+let dir: string;
+let db: string;
+let html: string;
+let data: any;
+let metrics: string;
+
+function embedded(page: string): any {
+  const m = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(page);
+  expect(m).not.toBeNull();
+  return JSON.parse(m![1]!);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'bl-report-'));
+  db = join(dir, 'logs.db');
+  writeSqlite(db, OPTS);
+  const out = join(dir, 'report.html');
+  const r = await cli(['report', '--db', db, ...WIN, '--group-by', 'team', '--out', out, '--state-dir', join(dir, 'state')]);
+  expect(r.stderr).toContain('wrote');
+  expect(r.code).toBe(0);
+  html = readFileSync(out, 'utf8');
+  data = embedded(html);
+  metrics = (data.metrics as string[]).join(',');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const stats = async (args: string[]) => {
+  const r = await cli(['stats', '--db', db, '--json', '--metrics', metrics, ...args]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return ndjson(r.stdout);
+};
+const byKey = (rows: any[], k: string) => [...rows].sort((a, b) => String(a[k]).localeCompare(String(b[k])));
+
+describe('report numbers equal stats --json', () => {
+  it('headline totals and the previous period', async () => {
+    expect(data.metrics).toEqual(expect.arrayContaining(['total_requests', 'total_cost', 'total_tokens', 'p50_latency', 'p95_latency', 'error_rate']));
+    expect(data.totals).toEqual((await stats(WIN))[0]);
+    expect(data.previous_totals).toEqual((await stats(PREV))[0]);
+    expect(data.totals.total_requests).toBeGreaterThan(0);
+  });
+  it('the table per group (sorted by cost) and the daily series', async () => {
+    const groups = await stats([...WIN, '--group-by', 'team_name']);
+    expect(byKey(data.groups, 'team_name')).toEqual(byKey(groups, 'team_name'));
+    const costs = data.groups.map((g: any) => Number(g.total_cost ?? 0));
+    expect(costs).toEqual([...costs].sort((a, b) => b - a));
+    expect(data.bucket).toBe('date');
+    expect(data.series).toEqual(byKey(await stats([...WIN, '--bucket', 'day']), 'date'));
+  });
+  it('cancelled requests appear once stats has them', () => {
+    if (data.metrics.includes('cancelled_count')) expect(html).toContain('data-metric="cancelled_count"');
+    else expect(html).not.toContain('Cancelled');
+  });
+  it('the footer names source, zone, version and filters; user values are escaped', async () => {
+    expect(html).toContain('Time zone: UTC');
+    expect(html).toMatch(/bifrost-logs \d+\.\d+\.\d+/);
+    expect(html).toContain('since=2026-10-03T00:00:00Z');
+    const evil = '<img src=x onerror=alert(1)>';
+    const out = join(dir, 'evil.html');
+    const r = await cli(['report', '--db', db, ...WIN, '--models', evil, '--out', out]);
+    expect(r.code).toBe(0);
+    const page = readFileSync(out, 'utf8');
+    expect(page).not.toContain(evil);
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(embedded(page).filters.models).toEqual([evil]);
+  });
+  it('an hourly series under three days', async () => {
+    const r = await cli(['report', '--db', db, '--since', '2026-10-03T00:00:00Z', '--until', '2026-10-04T00:00:00Z', '--json']);
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d.bucket).toBe('hour');
+    expect(d.series.length).toBe(24);
+  });
+});
+
+describe('the report in a headless browser', () => {
+  it('opens from disk with no console error and no network request; charts, totals and screenshots', async () => {
+    expect(existsSync(CHROMIUM)).toBe(true);
+    const file = join(dir, 'report.html');
+    for (const width of [1280, 390]) {
+      const context = await chromium.launchPersistentContext(join(dir, `chromium-profile-${width}`), {
+        executablePath: CHROMIUM, viewport: { width, height: 900 },
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('request', (r) => { if (r.url() !== `file://${file}`) requests.push(r.url()); });
+      await page.route('**/*', (route) => (route.request().url() === `file://${file}` ? route.continue() : route.abort()));
+      await page.goto(`file://${file}`);
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([]);
+      const charts = await page.$$eval('figure.chart', (fs) => fs.map((f) => ({ id: f.id, paths: f.querySelectorAll('svg path, svg rect').length, svg: !!f.querySelector('svg') })));
+      expect(charts.map((c) => c.id)).toEqual(['chart-requests', 'chart-cost', 'chart-tokens', 'chart-latency', 'chart-errors', 'chart-groups']);
+      for (const c of charts) { expect(c.svg).toBe(true); expect(c.paths).toBeGreaterThan(0); }
+      const json = JSON.parse(await page.$eval('#report-data', (s) => s.textContent ?? ''));
+      const shown = await page.$$eval('#totals [data-value]', (vs) => vs.map((v) => [v.parentElement!.getAttribute('data-metric'), v.getAttribute('data-value')]));
+      expect(shown.length).toBeGreaterThanOrEqual(7);
+      for (const [m, v] of shown) expect(v).toBe(String(json.totals[m!] ?? ''));
+      expect(await page.$$eval('#groups tbody tr', (r) => r.length)).toBe(json.groups.length);
+      const png = await page.screenshot({ fullPage: true });
+      writeFileSync(join(dir, `report-${width}.png`), png);
+      // Not blank: the pixel variance of the screenshot, measured in a blank page's canvas.
+      const blank = await context.newPage();
+      const variance = await blank.evaluate(async (b64) => {
+        const img = new Image();
+        img.src = `data:image/png;base64,${b64}`;
+        await img.decode();
+        const c = document.createElement('canvas');
+        c.width = img.width; c.height = img.height;
+        const g = c.getContext('2d')!;
+        g.drawImage(img, 0, 0);
+        const px = g.getImageData(0, 0, c.width, c.height).data;
+        let s = 0, s2 = 0, n = 0;
+        for (let i = 0; i < px.length; i += 4) { const l = (px[i]! + px[i + 1]! + px[i + 2]!) / 3; s += l; s2 += l * l; n++; }
+        return s2 / n - (s / n) ** 2;
+      }, png.toString('base64'));
+      expect(variance).toBeGreaterThan(100);
+      await context.close();
+    }
+  });
+});
