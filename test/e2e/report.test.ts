@@ -136,3 +136,55 @@ describe('the report in a headless browser', () => {
     }
   });
 });
+
+describe('scheduled reports (data.format: report)', () => {
+  it('a monthly schedule writes one report per month window, once; a re-run does not duplicate it', async () => {
+    const big = join(dir, 'months.db');
+    writeSqlite(big, { rows: 2000, seed: 5, schema: 'v1.5', start: '2026-08-01T00:00:00Z', days: 92 });
+    const out = join(dir, 'monthly');
+    const state = join(dir, 'monthly-state');
+    const cfg = join(dir, 'monthly.json');
+    writeFileSync(cfg, JSON.stringify({
+      source: { path: big },
+      log_exports: {
+        enabled: true,
+        exports: [{
+          name: 'statement', enabled: true,
+          schedule: { frequency: 'monthly', day: 1, time: '00:00', timezone: 'UTC' },
+          backfill_from: '2026-08-01',
+          destination: { type: 'file', config: { path: out, prefix: '{year}/{month}/' } },
+          data: { format: 'report' },
+        }],
+      },
+    }));
+    const run = () => cli(['run', '--config', cfg, '--state-dir', state, '--now', '2026-11-02T03:00:00Z']);
+    const first = await run();
+    expect(first.stderr).not.toMatch(/could not/);
+    expect(first.code).toBe(0);
+    const { readdirSync, statSync } = await import('node:fs');
+    const list = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? list(join(d, f)) : [join(d, f)]));
+    const files = () => list(out).map((f) => f.slice(out.length + 1)).sort();
+    const before = files();
+    for (const m of ['08', '09', '10']) {
+      const html = before.filter((f) => f.startsWith(`2026/${m}/`) && f.endsWith('.html'));
+      expect(html).toHaveLength(1);
+      const page = readFileSync(join(out, html[0]!), 'utf8');
+      const d = embedded(page);
+      expect(d.period.start).toBe(`2026-${m}-01T00:00:00.000Z`);
+      const next = m === '08' ? '2026-09-01' : m === '09' ? '2026-10-01' : '2026-11-01';
+      const s = await cli(['stats', '--db', big, '--json', '--metrics', (d.metrics as string[]).join(','), '--since', `2026-${m}-01T00:00:00Z`, '--until', `${next}T00:00:00Z`,
+        // A scheduled window holds completed rows only (processing ones wait for the next run), as every export does.
+        '--status', 'success,error']);
+      expect(d.totals).toEqual(ndjson(s.stdout)[0]);
+      const manifest = before.find((f) => f.startsWith(`2026/${m}/`) && f.includes('manifest'));
+      expect(manifest).toBeDefined();
+      const mf = JSON.parse(readFileSync(join(out, manifest!), 'utf8'));
+      expect(mf.format).toBe('report');
+      expect(mf.files).toHaveLength(1);
+      expect(mf.rows).toBe(d.totals.total_requests);
+    }
+    const again = await run();
+    expect(again.code).toBe(0);
+    expect(files()).toEqual(before);
+  });
+});
