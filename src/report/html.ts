@@ -23,6 +23,7 @@ function change(cur: unknown, prev: unknown): string {
 
 const groupLabel = (v: unknown) => (v === null || v === undefined ? '(none)' : v === '' ? '(empty)' : String(v));
 
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
 const W = 640, H = 200, M = { top: 12, right: 12, bottom: 28, left: 56 };
 
 /** A line chart of one or more series over the buckets; scales, ticks and paths come from d3. */
@@ -98,10 +99,10 @@ export function renderReportHtml(d: ReportData): string {
   const col = (m: string) => d.series.map((r) => num(r[m]));
   const per = d.bucket === 'hour' ? 'hour' : 'day';
   const charts = [
-    lineChart('chart-requests', `Requests per ${per}`, labels, [{ name: 'requests', values: col('total_requests'), cls: 's-a' }], (v) => fmtInt(v)),
+    lineChart('chart-requests', `Requests per ${per}`, labels, [{ name: 'requests', values: col('total_requests'), cls: 's-a' }], (v) => compact.format(v)),
     lineChart('chart-cost', `Cost per ${per}`, labels, [{ name: 'cost', values: col('total_cost'), cls: 's-b' }], (v) => fmtCost(v)),
-    lineChart('chart-tokens', `Tokens per ${per}`, labels, [{ name: 'tokens', values: col('total_tokens'), cls: 's-c' }], (v) => fmtInt(v)),
-    lineChart('chart-latency', 'Latency', labels, [{ name: 'p50', values: col('p50_latency'), cls: 's-a' }, { name: 'p95', values: col('p95_latency'), cls: 's-b' }], (v) => fmtMs(v)),
+    lineChart('chart-tokens', `Tokens per ${per}`, labels, [{ name: 'tokens', values: col('total_tokens'), cls: 's-c' }], (v) => compact.format(v)),
+    lineChart('chart-latency', 'Latency', labels, [{ name: 'p50', values: col('p50_latency'), cls: 's-a' }, { name: 'p95', values: col('p95_latency'), cls: 's-b' }], (v) => `${compact.format(v)} ms`),
     lineChart('chart-errors', 'Error rate', labels, [{ name: 'error rate', values: col('error_rate'), cls: 's-e' },
       ...(has('cancelled_rate') ? [{ name: 'cancelled rate', values: col('cancelled_rate'), cls: 's-c' }] : [])], (v) => fmtPct(v)),
   ];

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { GROUPABLE_FIELDS, TIME_BUCKETS } from '../../source/aggregate-sql.js';
 import { usageError, CliError, ExitCode } from '../../errors.js';
@@ -22,7 +23,7 @@ export async function reportCommand(ctx: Ctx, o: ReportOptions): Promise<number>
   const { source, spec: src } = await ctx.openSource();
   const data = await computeReport(source, filter, {
     groupBy, timezone: ctx.tz, now: ctx.now(), version: VERSION,
-    sourceLabel: src.kind === 'sqlite' ? `sqlite ${src.path}` : 'postgres', filters: spec as Record<string, unknown>,
+    sourceLabel: src.kind === 'sqlite' ? `sqlite ${shortPath(src.path)}` : 'postgres', filters: spec as Record<string, unknown>,
   });
   if (o.json) {
     await ctx.out.write(`${JSON.stringify(data)}\n`);
@@ -41,4 +42,10 @@ export async function reportCommand(ctx: Ctx, o: ReportOptions): Promise<number>
   }
   ctx.log.info(`wrote ${out}`);
   return 0;
+}
+
+/** A path under the working directory is shown relative to it. */
+function shortPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
 }
