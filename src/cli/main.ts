@@ -87,13 +87,15 @@ export function buildProgram(): Command {
     .option('--metrics <list>', 'metrics to compute (default: Bifrost\'s)', parseList)
     .option('--json', 'one JSON object (NDJSON per group with --group-by)')
     .option('--csv', 'CSV with a header')
+    .option('--chart', 'on a terminal: a chart of the bucketed series (day by default) after the table')
     .addHelpText('after', examples([
       'bifrost-logs stats --since 24h --json',
+      'bifrost-logs stats --since 14d --chart',
       'bifrost-logs stats --since 30d --group-by provider,model --csv',
       'bifrost-logs stats --since 7d --bucket day --tz Europe/Berlin',
     ]))
     .action(action(async (ctx, o) => (await import('./commands/stats.js')).statsCommand(ctx, {
-      filters: filterSpecFromFlags(o), groupBy: o.groupBy, bucket: o.bucket, metrics: o.metrics, json: o.json, csv: o.csv,
+      filters: filterSpecFromFlags(o), groupBy: o.groupBy, bucket: o.bucket, metrics: o.metrics, json: o.json, csv: o.csv, chart: o.chart,
     })));
 
   addFilterOptions(addSourceOptions(program.command('report').description('a self-contained HTML usage and cost report')))
