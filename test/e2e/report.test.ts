@@ -188,3 +188,28 @@ describe('scheduled reports (data.format: report)', () => {
     expect(files()).toEqual(before);
   });
 });
+
+describe('a report to an object store', () => {
+  it('export --format report --dest s3 writes one HTML part and its manifest', async () => {
+    const { startS3 } = await import('../support/services.js');
+    const { S3Client, ListObjectsV2Command, GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const s3 = await startS3({ buckets: ['reports'] });
+    try {
+      const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_PROFILE: undefined, AWS_CONFIG_FILE: join(dir, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials') };
+      const r = await cli(['export', '--db', db, ...WIN, '--format', 'report', '--dest', 's3', '--bucket', 'reports', '--endpoint', s3.endpoint,
+        '--force-path-style', '--region', 'us-east-1', '--prefix', 'statements/', '--state-dir', join(dir, 's3-state')], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const client = new S3Client(s3.clientConfig);
+      const keys = ((await client.send(new ListObjectsV2Command({ Bucket: 'reports' }))).Contents ?? []).map((o) => o.Key!).sort();
+      const html = keys.filter((k) => k.endsWith('.html'));
+      expect(html).toHaveLength(1);
+      expect(keys.filter((k) => k.endsWith('manifest.json'))).toHaveLength(1);
+      const body = await (await client.send(new GetObjectCommand({ Bucket: 'reports', Key: html[0]! }))).Body!.transformToString();
+      const d = embedded(body);
+      expect(d.totals).toEqual((await stats([...WIN, '--status', 'success,error']))[0]);
+    } finally {
+      await s3.destroy();
+    }
+  }, 120_000);
+});
