@@ -37,4 +37,5 @@ step('export to Parquet', ['export', ...window, '--dest', 'file', '--out', out, 
 step('export to JSONL (gzip)', ['export', ...window, '--dest', 'file', '--out', out, '--format', 'jsonl', '--gzip', '--prefix', 'jsonl/', '--include', 'error_logs,metrics', ...state]);
 step('usage by provider', ['stats', ...window, '--group-by', 'provider', ...(process.stdout.isTTY ? [] : ['--csv'])]);
 step('daily totals', ['stats', ...window, '--bucket', 'day', '--metrics', 'total_requests,success_rate,total_tokens,total_cost', ...(process.stdout.isTTY ? [] : ['--csv'])]);
-process.stderr.write(`\nDone. The exports and their manifests are in ${out}\n`);
+step('usage and cost report', ['report', ...window, '--group-by', 'team', '--out', join(dir, 'report.html')]);
+process.stderr.write(`\nDone. The exports and their manifests are in ${out}; the report is ${join(dir, 'report.html')}\n`);

@@ -87,13 +87,27 @@ export function buildProgram(): Command {
     .option('--metrics <list>', 'metrics to compute (default: Bifrost\'s)', parseList)
     .option('--json', 'one JSON object (NDJSON per group with --group-by)')
     .option('--csv', 'CSV with a header')
+    .option('--chart', 'on a terminal: a chart of the bucketed series (day by default) after the table')
     .addHelpText('after', examples([
       'bifrost-logs stats --since 24h --json',
+      'bifrost-logs stats --since 14d --chart',
       'bifrost-logs stats --since 30d --group-by provider,model --csv',
       'bifrost-logs stats --since 7d --bucket day --tz Europe/Berlin',
     ]))
     .action(action(async (ctx, o) => (await import('./commands/stats.js')).statsCommand(ctx, {
-      filters: filterSpecFromFlags(o), groupBy: o.groupBy, bucket: o.bucket, metrics: o.metrics, json: o.json, csv: o.csv,
+      filters: filterSpecFromFlags(o), groupBy: o.groupBy, bucket: o.bucket, metrics: o.metrics, json: o.json, csv: o.csv, chart: o.chart,
+    })));
+
+  addFilterOptions(addSourceOptions(program.command('report').description('a self-contained HTML usage and cost report')))
+    .option('--group-by <field>', 'group the table by team, customer, virtual_key, user, key or a record field (default model)')
+    .option('--out <file>', 'where to write the HTML (default report.html; - for stdout)')
+    .option('--json', 'print the report data as JSON instead')
+    .addHelpText('after', examples([
+      'bifrost-logs report --since 30d --group-by team --out report.html',
+      'bifrost-logs report --since 2026-10-01 --until 2026-11-01 --group-by customer',
+    ]))
+    .action(action(async (ctx, o) => (await import('./commands/report.js')).reportCommand(ctx, {
+      filters: filterSpecFromFlags(o), groupBy: o.groupBy, out: o.out, json: o.json,
     })));
 
   addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse')))

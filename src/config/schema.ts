@@ -69,7 +69,7 @@ export const transformSchema = z.discriminatedUnion('type', [
 export type TransformConfig = z.infer<typeof transformSchema>;
 
 export const dataSchema = z.strictObject({
-  format: z.enum(['json', 'jsonl', 'csv', 'parquet']).default('jsonl'),
+  format: z.enum(['json', 'jsonl', 'csv', 'parquet', 'report']).default('jsonl'),
   compression: z.enum(['none', 'gzip']).default('none'),
   include: z.array(z.enum(GROUP_NAMES as [string, ...string[]])).optional(),
   fields: z.array(z.enum(ALL_FIELD_NAMES as [string, ...string[]])).optional(),

@@ -7,7 +7,7 @@ export interface PartInfo {
   /** Full object key (prefix included) or file path relative to the destination root. */
   readonly key: string;
   readonly kind: 'part' | 'late';
-  readonly format: 'jsonl' | 'json' | 'csv' | 'parquet';
+  readonly format: 'jsonl' | 'json' | 'csv' | 'parquet' | 'report';
   readonly contentType: string;
   readonly contentEncoding?: 'gzip';
   readonly schema: RecordSchema;

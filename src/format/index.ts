@@ -3,6 +3,7 @@ import { csvFormat } from './csv.js';
 import { jsonFormat } from './json.js';
 import { jsonlFormat } from './jsonl.js';
 import { PARQUET_INFO } from './parquet-info.js';
+import { reportFormat } from './report.js';
 import type { Format } from './types.js';
 import type * as ParquetModule from './parquet.js';
 
@@ -20,7 +21,7 @@ const parquetFormat: Format = {
   },
 };
 
-export const FORMATS: Record<string, Format> = { jsonl: jsonlFormat, json: jsonFormat, csv: csvFormat, parquet: parquetFormat };
+export const FORMATS: Record<string, Format> = { jsonl: jsonlFormat, json: jsonFormat, csv: csvFormat, parquet: parquetFormat, report: reportFormat };
 
 export function formatByName(name: string): Format {
   const f = FORMATS[name];

@@ -20,7 +20,7 @@ export interface RowWriter {
 }
 
 export interface Format {
-  readonly name: 'jsonl' | 'json' | 'csv' | 'parquet';
+  readonly name: 'jsonl' | 'json' | 'csv' | 'parquet' | 'report';
   readonly extension: string;
   readonly contentType: string;
   /** Whether --gzip wraps the file (Parquet compresses inside instead). */

@@ -202,7 +202,8 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   const kind: 'part' | 'late' = late ? 'late' : 'part';
   const revision = o.restate ? o.restate.revision : (late?.previous.revision ?? 1);
   // An aggregated window is re-delivered whole: its late run replaces the part.
-  const aggregated = !!plan.aggregate;
+  const report = format.name === 'report';
+  const aggregated = !!plan.aggregate || report;
   const effectiveKind = aggregated ? 'part' : kind;
   let partNo = late && !aggregated ? late.previous.files.filter((f) => f.kind === 'late').length : 0;
   const maxRows = dest.kind === 'stream' ? Infinity : job.maxRowsPerFile;
@@ -232,7 +233,9 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   if (onThread) o.onVerbose?.(`${job.name}: reading and encoding Parquet row groups on ${threads} threads`);
   try {
     for (;;) {
-      const part = onThread
+      const part = report
+        ? (partNo === 0 ? await reportPart(o, filter) : null)
+        : onThread
         ? await onThread.next(maxRows, encoderOptions(o, format))
         : (await fill()) ? localPart(o, format, plan.schema, maxRows, fill, (n) => { pending = pending!.rest(n); }) : null;
       if (!part) break;
@@ -344,6 +347,19 @@ function localPart(
     if (b) yield b;
   }
   return { chunks: chunks(), rows: () => rows };
+}
+
+/** A scheduled report: the whole window's report, computed from its aggregate, as one part. */
+async function reportPart(o: ExportWindowOptions, filter: Filter): Promise<ThreadPart> {
+  const { computeReport } = await import('../report/compute.js');
+  const { renderReportHtml } = await import('../report/html.js');
+  const data = await computeReport(o.source, filter, {
+    groupBy: 'model', timezone: o.job.timezone, now: o.now, version: VERSION, sourceLabel: o.source.dialect,
+    filters: describeFilter(filter) as Record<string, unknown>,
+  });
+  const html = Buffer.from(renderReportHtml(data));
+  async function* chunks(): AsyncGenerator<Buffer> { yield html; }
+  return { chunks: chunks(), rows: () => Number(data.totals.total_requests ?? 0) };
 }
 
 function encoderOptions(o: ExportWindowOptions, format: Format): EncoderOptions {

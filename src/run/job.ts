@@ -105,6 +105,9 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     return t;
   });
   const timezone = e.schedule?.timezone ?? 'UTC';
+  if ((o.format ?? data.format) === 'report' && ['bigquery', 'snowflake', 'redshift', 'postgres'].includes(destType)) {
+    throw configError('load the config', `${at}.data.format: a report is a file; ${destType} loads rows`, 'send reports to file, s3, gcs or azure_blob');
+  }
   const filterSpec: FilterSpec = { ...(data.filters as FilterSpec | undefined), ...(o.filters ?? {}) };
   let oneOff: ExportJob['oneOff'];
   const dr = data.filters?.date_range;

@@ -13,6 +13,8 @@ export interface StatsOptions {
   metrics?: string[];
   json?: boolean;
   csv?: boolean;
+  /** On a TTY: a terminal chart of the bucketed series after the table. */
+  chart?: boolean;
 }
 
 /** Bifrost's own stats names, in its order, plus error_rate, cancelled_rate and p95_latency. */
@@ -27,6 +29,7 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
     if (!b) throw usageError('parse --bucket', `unknown bucket "${o.bucket}"`, 'use hour, day, week or month');
     if (!groupBy.includes(b)) groupBy.unshift(b);
   }
+  if (o.chart && !groupBy.some((g) => (TIME_BUCKETS as readonly string[]).includes(g) || g === 'day')) groupBy.unshift('date');
   for (const g of groupBy) if (g === 'day') groupBy[groupBy.indexOf(g)] = 'date';
   const metrics = o.metrics?.length ? o.metrics : DEFAULT_STATS_METRICS;
   metrics.forEach(normaliseMetric);
@@ -43,6 +46,14 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
     await ctx.out.write(stringify([names, ...rows.map((r) => names.map((n) => formatCell(r[n], true)))]));
   } else {
     await ctx.out.write(renderTable(names, rows, ctx.out.columns) + '\n');
+    if (o.chart) {
+      const bucket = groupBy.find((g) => (TIME_BUCKETS as readonly string[]).includes(g));
+      if (bucket && groupBy.length === 1) {
+        const { renderStatsChart } = await import('../stats-chart.js');
+        const charted = metrics.filter((m) => ['total_requests', 'total_cost', 'total_tokens', 'p95_latency', 'error_rate'].includes(m));
+        await ctx.out.write(`\n${renderStatsChart(rows, bucket, charted.length ? charted : metrics, ctx.out.columns)}`);
+      } else ctx.log.info('--chart draws a time bucket alone; drop the other --group-by fields to chart it');
+    }
   }
   void TIME_BUCKETS;
   return 0;
