@@ -68,6 +68,8 @@ export interface JobOverrides {
   maxRowsPerFile?: number;
   formulaGuard?: boolean;
   prefix?: string;
+  /** --tz: the zone for dates, today/yesterday and date buckets (else the schedule's zone, else UTC). */
+  timezone?: string;
 }
 
 /** Resolves one configured export (plus flag overrides) into a job. */
@@ -101,7 +103,8 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     if (t.type === 'enrich') return { ...t, add_fields: resolveEnvDeep(t.add_fields, `${where}.add_fields`, env) };
     return t;
   });
-  const timezone = e.schedule?.timezone ?? 'UTC';
+  const scheduleZone = e.schedule?.timezone ?? 'UTC';
+  const timezone = o.timezone ?? scheduleZone;
   const filterSpec: FilterSpec = { ...(data.filters as FilterSpec | undefined), ...(o.filters ?? {}) };
   let oneOff: ExportJob['oneOff'];
   const dr = data.filters?.date_range;
@@ -130,7 +133,7 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     destType,
     destConfig,
     prefixTemplate,
-    schedule: e.schedule ? { frequency: e.schedule.frequency, time: e.schedule.time ?? '00:00', timezone, day: e.schedule.day } : undefined,
+    schedule: e.schedule ? { frequency: e.schedule.frequency, time: e.schedule.time ?? '00:00', timezone: scheduleZone, day: e.schedule.day } : undefined,
     timezone,
     backfillFrom,
     oneOff,

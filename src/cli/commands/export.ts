@@ -5,7 +5,7 @@ import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
 import { exportWindow, keyParts, partFormat } from '../../run/export-window.js';
-import { manifestKey } from '../../run/keys.js';
+import { manifestKey, partKey } from '../../run/keys.js';
 import { openDestination } from '../../run/destinations.js';
 import { createProgress } from '../progress.js';
 import { openLedger } from '../../run/ledger.js';
@@ -64,6 +64,7 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<Ex
   const overrides: JobOverrides = {
     format: o.format, gzip: o.gzip, include: o.include, fields: o.fields, filters: o.filters,
     transforms: adHocTransforms(o), destType, destConfig, maxRowsPerFile: o.maxRowsPerFile, formulaGuard: o.formulaGuard, prefix: o.prefix,
+    timezone: ctx.global.tz !== undefined ? ctx.tz : undefined,
   };
   let base: ExportConfig;
   let at = 'export';
@@ -106,7 +107,7 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
       estimated_rows: rows,
       estimated_files: rows ? Math.ceil(rows / job.maxRowsPerFile) : 0,
       manifest_key: manifestKey(kp),
-      first_key: `${kp.prefix}${job.name}_…_part-0001.${job.format.extension}`,
+      first_key: partKey(kp, 'part', 1, job.format.extension, job.compression === 'gzip' && job.format.wrapsGzip),
     };
     if (o.json) await ctx.out.write(JSON.stringify(planned) + '\n');
     else await ctx.out.write(`export ${planned.export} → ${planned.destination} (${planned.format}${job.compression === 'gzip' ? ', gzip' : ''})\n  window   ${planned.window.start ?? '(beginning)'} → ${planned.window.end}\n  rows     ~${rows} (COUNT now)\n  files    ${planned.estimated_files}\n  manifest ${planned.manifest_key}\n`);

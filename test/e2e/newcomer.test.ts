@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DateTime } from 'luxon';
+// @ts-expect-error plain JS module
+import { generateRows, writeSqlite } from '../../fixtures/generator.mjs';
+import { cli, ndjson } from '../support/cli.js';
+import { isCompleted, type TruthRow } from '../support/truth.js';
+
+const OPTS = { rows: 3000, seed: 19, schema: 'newer', start: '2026-10-01T00:00:00Z', days: 3 };
+let dir: string;
+let db: string;
+let truth: TruthRow[];
+let n = 0;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bl-new-'));
+  db = join(dir, 'logs.db');
+  writeSqlite(db, OPTS);
+  truth = [...generateRows(OPTS)] as TruthRow[];
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = () => ['--db', db, '--state-dir', join(dir, 'state')];
+
+describe('--tz means the same window in every command', () => {
+  // The Tokyo day 2026-10-02 is [2026-10-01T15:00Z, 2026-10-02T15:00Z).
+  const start = Date.parse('2026-10-01T15:00:00Z');
+  const end = Date.parse('2026-10-02T15:00:00Z');
+  const tz = ['--since', '2026-10-02', '--until', '2026-10-03', '--tz', 'Asia/Tokyo'];
+
+  it('export selects the Tokyo day, like query', async () => {
+    const want = truth.filter((t) => t.__ts_ms >= start && t.__ts_ms < end && isCompleted(t)).map((t) => t.id).sort();
+    const out = join(dir, `out${++n}`);
+    const r = await cli(['export', ...base(), ...tz, '--dest', 'file', '--out', out, '--format', 'jsonl']);
+    expect(r.code, r.stderr).toBe(0);
+    const files = readdirSync(out, { recursive: true }).map(String);
+    const recs = ndjson(readFileSync(join(out, files.find((f) => f.endsWith('.jsonl'))!), 'utf8'));
+    expect(recs.map((x) => x.request_id).sort()).toEqual(want);
+    const q = await cli(['query', ...base(), ...tz, '--all', '--json']);
+    expect(q.code, q.stderr).toBe(0);
+    const all = truth.filter((t) => t.__ts_ms >= start && t.__ts_ms < end).map((t) => t.id).sort();
+    expect(ndjson(q.stdout).map((x) => x.request_id).sort()).toEqual(all);
+  });
+
+  it('export --plan shows the Tokyo window; first_key is a real key', async () => {
+    const r = await cli(['export', ...base(), ...tz, '--dest', 'file', '--out', join(dir, 'plan'), '--plan', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.window).toEqual({ start: '2026-10-01T15:00:00.000Z', end: '2026-10-02T15:00:00.000Z' });
+    expect(p.first_key).not.toContain('…');
+    expect(p.first_key).toMatch(/_part-0001\.jsonl$/);
+  });
+
+  it('export --date-range yesterday is yesterday in --tz', async () => {
+    const r = await cli(['export', ...base(), '--date-range', 'yesterday', '--tz', 'Pacific/Kiritimati', '--dest', 'file', '--out', join(dir, 'plan2'), '--plan', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    const today = DateTime.now().setZone('Pacific/Kiritimati').startOf('day');
+    expect(p.window).toEqual({ start: today.minus({ days: 1 }).toUTC().toISO(), end: today.toUTC().toISO() });
+  });
+
+  it('export --aggregate-by date buckets by the --tz day', async () => {
+    const out = join(dir, `out${++n}`);
+    const r = await cli(['export', ...base(), '--since', '2026-10-01T00:00:00Z', '--until', '2026-10-04T00:00:00Z', '--tz', 'Asia/Tokyo',
+      '--aggregate-by', 'date', '--metrics', 'total_requests', '--dest', 'file', '--out', out, '--format', 'jsonl']);
+    expect(r.code, r.stderr).toBe(0);
+    const files = readdirSync(out, { recursive: true }).map(String);
+    const recs = ndjson(readFileSync(join(out, files.find((f) => f.endsWith('.jsonl'))!), 'utf8'));
+    const want = new Map<string, number>();
+    for (const t of truth) {
+      if (!isCompleted(t) || t.__ts_ms >= Date.parse('2026-10-04T00:00:00Z')) continue;
+      const d = DateTime.fromMillis(t.__ts_ms, { zone: 'Asia/Tokyo' }).toISODate()!;
+      want.set(d, (want.get(d) ?? 0) + 1);
+    }
+    const got = new Map(recs.map((x) => [String(x.date), Number(x.total_requests)]));
+    expect(got).toEqual(want);
+  });
+});
+void writeFileSync;
