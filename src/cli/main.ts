@@ -218,6 +218,7 @@ function report(err: unknown, verbose: boolean): number {
     if (problems && problems.length > 1) {
       process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not ${err.action}: ${problems.length} problems\n${problems.map((p) => `  ${p}`).join('\n')}\n`));
     } else process.stderr.write(scrubKnownSecrets(`bifrost-logs: ${err.message}\n`));
+    if (err.detail) process.stderr.write(scrubKnownSecrets(err.detail.replace(/\n?$/, '\n')));
     if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
     if (verbose) printCauses(err);
     return err.exitCode;

@@ -78,4 +78,24 @@ describe('--tz means the same window in every command', () => {
     expect(got).toEqual(want);
   });
 });
-void writeFileSync;
+
+describe('config syntax errors show the reason, line, column and a caret', () => {
+  it('JSON missing a comma', async () => {
+    const f = join(dir, 'syn.json');
+    writeFileSync(f, '{\n  "log_exports": {\n    "enabled": true\n    "exports": []\n  }\n}\n');
+    const r = await cli(['check', '--config', f]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`could not load the config: ${f}:4:5: Expected ',' or '}' after property value`);
+    expect(r.stderr).toContain('  4 |     "exports": []\n    |     ^\n');
+    expect(r.stderr).not.toMatch(/bifrost-logs check/);
+  });
+  it('YAML missing a comma', async () => {
+    const f = join(dir, 'syn.yaml');
+    writeFileSync(f, 'log_exports:\n  enabled: true\n  exports: [a, b\n  x: 1\n');
+    const r = await cli(['check', '--config', f]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(new RegExp(`could not load the config: ${f.replace(/[.]/g, '\\.')}:4:3: missed comma`));
+    expect(r.stderr).toContain('  4 |   x: 1\n    |   ^\n');
+    expect(r.stderr).not.toContain('YAML Error');
+  });
+});
