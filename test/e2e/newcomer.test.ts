@@ -99,3 +99,21 @@ describe('config syntax errors show the reason, line, column and a caret', () =>
     expect(r.stderr).not.toContain('YAML Error');
   });
 });
+
+describe('a slow reader of stdout', () => {
+  it('query --all --json into a slow pipe prints no Node warning', async () => {
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../support/cli.js');
+    const big = join(dir, 'big.db');
+    writeSqlite(big, { ...OPTS, rows: 20000 });
+    const child = spawn(process.execPath, [BIN, 'query', '--db', big, '--state-dir', join(dir, 'state'), '--all', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BIFROST_LOGS_DB: '' } });
+    let stderr = '';
+    let bytes = 0;
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d: Buffer) => { bytes += d.length; child.stdout.pause(); setTimeout(() => child.stdout.resume(), 3); });
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect(code, stderr).toBe(0);
+    expect(bytes).toBeGreaterThan(1_000_000);
+    expect(stderr).not.toMatch(/MaxListenersExceededWarning|Warning:/);
+  });
+});
