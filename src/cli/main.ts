@@ -193,8 +193,9 @@ export function buildProgram(): Command {
     .action(action(async (ctx, o) => (await import('./commands/init.js')).initCommand(ctx, { out: o.out })));
 
   addSourceOptions(program.command('cron').description('print the crontab line to install'))
-    .option('--every <duration>', 'how often cron calls run (default 15m)', '15m')
+    .option('--every <duration>', 'how often cron calls run: minutes dividing an hour, hours dividing a day, or 1d', '15m')
     .option('--log <path>', 'log file for the redirect')
+    .addHelpText('after', '\nExamples:\n  bifrost-logs cron --config ./bifrost-logs.config.json\n  bifrost-logs cron --every 1h --tz Europe/Berlin\n  bifrost-logs cron --every 1d | crontab -   # replaces your crontab; prefer crontab -e')
     .action(action(async (ctx, o) => (await import('./commands/cron.js')).cronCommand(ctx, { every: o.every, log: o.log })));
 
   const config = program.command('config').description('config helpers');

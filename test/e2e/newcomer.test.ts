@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
@@ -115,5 +115,43 @@ describe('a slow reader of stdout', () => {
     expect(code, stderr).toBe(0);
     expect(bytes).toBeGreaterThan(1_000_000);
     expect(stderr).not.toMatch(/MaxListenersExceededWarning|Warning:/);
+  });
+});
+
+describe('cron', () => {
+  const home = () => { const h = join(dir, `home${++n}`); mkdirSync(h, { recursive: true }); return h; };
+  const env = (h: string) => ({ HOME: h, XDG_STATE_HOME: join(h, 'state') });
+  it('refuses with exit 78 when there is no config anywhere', async () => {
+    const h = home();
+    const r = await cli(['cron'], { cwd: h, env: env(h) });
+    expect(r.code).toBe(78);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('could not print the crontab line: no config file found');
+  });
+  it('keeps BIFROST_LOGS_DB and --tz; --every 1d is daily; 2d is refused', async () => {
+    const h = home();
+    writeFileSync(join(h, 'bifrost-logs.config.json'), '{"log_exports":{"exports":[]}}');
+    const r = await cli(['cron', '--every', '1d', '--tz', 'Asia/Tokyo'], { cwd: h, env: { ...env(h), BIFROST_LOGS_DB: './logs.db' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`\nBIFROST_LOGS_DB=${join(h, 'logs.db')}\n0 0 * * * `);
+    expect(r.stdout).toContain(' --tz Asia/Tokyo ');
+    const r2 = await cli(['cron', '--every', '2d'], { cwd: h, env: env(h) });
+    expect(r2.code).toBe(64);
+  });
+  it('never writes a --db password into the crontab', async () => {
+    const h = home();
+    writeFileSync(join(h, 'bifrost-logs.config.json'), '{"log_exports":{"exports":[]}}');
+    const r = await cli(['cron', '--db', 'postgres://u:s3cretpw@localhost/db'], { cwd: h, env: env(h) });
+    expect(r.code).toBe(64);
+    expect(r.stdout + r.stderr).not.toContain('s3cretpw');
+    expect(r.stderr).toContain('hint: set BIFROST_LOGS_DB');
+    const r2 = await cli(['cron'], { cwd: h, env: { ...env(h), BIFROST_LOGS_DB: 'postgres://u:s3cretpw@localhost/db' } });
+    expect(r2.code).toBe(0);
+    expect(r2.stdout).not.toContain('s3cretpw');
+  });
+  it('help shows the default once, with examples', async () => {
+    const r = await cli(['cron', '--help']);
+    expect(r.stdout.match(/15m/g)).toHaveLength(1);
+    expect(r.stdout).toContain('Examples:');
   });
 });
