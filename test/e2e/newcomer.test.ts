@@ -155,3 +155,27 @@ describe('cron', () => {
     expect(r.stdout).toContain('Examples:');
   });
 });
+
+describe('time input takes the forms people type, in --tz', () => {
+  const plan = async (since: string, until = 'now') => {
+    const r = await cli(['export', ...base(), '--since', since, '--until', until, '--tz', 'Asia/Tokyo', '--dest', 'stdout', '--plan', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout).window as { start: string; end: string };
+  };
+  it('local times without an offset are in --tz', async () => {
+    expect((await plan('2026-10-05T00:00', '2026-10-05 10:00'))).toEqual({ start: '2026-10-04T15:00:00.000Z', end: '2026-10-05T01:00:00.000Z' });
+  });
+  it('yesterday and today', async () => {
+    const today = DateTime.now().setZone('Asia/Tokyo').startOf('day');
+    expect(await plan('yesterday', 'today')).toEqual({ start: today.minus({ days: 1 }).toUTC().toISO(), end: today.toUTC().toISO() });
+  });
+  it('compound durations (1d12h)', async () => {
+    const w = await plan('1d12h');
+    expect(Date.parse(w.end) - Date.parse(w.start)).toBe(36 * 3600_000);
+  });
+  it('a wrong form names every accepted one', async () => {
+    const r = await cli(['query', ...base(), '--since', 'yesterdy']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('yesterday');
+  });
+});
