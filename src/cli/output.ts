@@ -23,7 +23,7 @@ export function createStdout(stream: NodeJS.WriteStream = process.stdout): DataO
   });
   return {
     isTTY: !!stream.isTTY,
-    columns: stream.columns || 120,
+    columns: stream.columns || (Number(process.env.COLUMNS) > 0 ? Number(process.env.COLUMNS) : 120),
     async write(chunk) {
       if (closed) throw new PipeClosed();
       if (!stream.write(chunk)) {

@@ -179,3 +179,52 @@ describe('time input takes the forms people type, in --tz', () => {
     expect(r.stderr).toContain('yesterday');
   });
 });
+
+describe('tables are sized to the terminal (a real pty)', () => {
+  const tty = async (args: string[], cols: number) => {
+    const { execFileSync } = await import('node:child_process');
+    const { BIN } = await import('../support/cli.js');
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const cmd = `stty cols ${cols} rows 50; ${q(process.execPath)} ${q(BIN)} ${args.map(q).join(' ')}`;
+    const env = { ...process.env, BIFROST_LOGS_DB: '', COLUMNS: '' };
+    return execFileSync('script', ['-qec', cmd, '/dev/null'], { env, encoding: 'utf8' }).replace(/\r/g, '');
+  };
+  const tableLines = (s: string) => s.split('\n').filter((l) => /^[┌│├└]/.test(l));
+  const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+  for (const cols of [80, 160]) {
+    it(`query at ${cols} columns: fits, ids and times whole, no rule between rows, dropped columns named`, async () => {
+      const out = await tty(['query', ...base(), '--limit', '5'], cols);
+      const lines = tableLines(out);
+      expect(lines.length).toBeGreaterThan(5);
+      for (const l of lines) expect([...l].length).toBeLessThanOrEqual(cols);
+      expect(out).not.toContain('…');
+      expect(out).not.toMatch(/^├/m);
+      const ids = out.match(uuid) ?? [];
+      expect(ids).toHaveLength(5);
+      for (const id of ids) expect(truth.some((t) => t.id === id)).toBe(true);
+      expect(out).toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/);
+      if (cols === 80) expect(out).toMatch(/column\(s\) left out to fit 80 columns: .*model/);
+    });
+    it(`stats at ${cols} columns: numbers right-aligned with units`, async () => {
+      const out = await tty(['stats', ...base(), '--since', '2026-10-01', '--until', '2026-10-04', '--group-by', 'provider', '--metrics', 'total_requests,success_rate,avg_latency,total_cost'], cols);
+      const lines = tableLines(out);
+      for (const l of lines) expect([...l].length).toBeLessThanOrEqual(cols);
+      const body = lines.filter((l) => l.startsWith('│')).slice(1);
+      expect(body.length).toBeGreaterThan(1);
+      for (const l of body) {
+        const c = l.split('│').slice(1, -1);
+        expect(c[2]).toMatch(/^\s+\d+(\.\d)?% $/);
+        expect(c[3]).toMatch(/^\s+[\d,]+(\.\d)? ms $/);
+        expect(c[4]).toMatch(/^\s+\$[\d,]+\.\d+ $/);
+      }
+    });
+  }
+
+  it('--table in a pipe uses $COLUMNS', async () => {
+    const r = await cli(['query', ...base(), '--limit', '5', '--table'], { env: { COLUMNS: '80' } });
+    expect(r.code, r.stderr).toBe(0);
+    for (const l of r.stdout.split('\n')) expect([...l].length).toBeLessThanOrEqual(80);
+    expect(r.stdout.match(uuid)).toHaveLength(5);
+  });
+});

@@ -42,7 +42,7 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
   } else if (mode === 'csv') {
     await ctx.out.write(stringify([names, ...rows.map((r) => names.map((n) => formatCell(r[n], true)))]));
   } else {
-    await ctx.out.write(renderTable(names, rows, ctx.out.columns) + '\n');
+    await ctx.out.write(renderTable(names, rows, ctx.out.columns, (d) => ctx.log.info(`left out to fit ${ctx.out.columns} columns: ${d.join(', ')} (use --json for every column)`)) + '\n');
   }
   void TIME_BUCKETS;
   return 0;
