@@ -220,7 +220,7 @@ function report(err: unknown, verbose: boolean): number {
       process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not ${err.action}: ${problems.length} problems\n${problems.map((p) => `  ${p}`).join('\n')}\n`));
     } else process.stderr.write(scrubKnownSecrets(`bifrost-logs: ${err.message}\n`));
     if (err.detail) process.stderr.write(scrubKnownSecrets(err.detail.replace(/\n?$/, '\n')));
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    if (err.hint) process.stderr.write(scrubKnownSecrets(`hint: ${err.hint}\n`));
     if (verbose) printCauses(err);
     return err.exitCode;
   }

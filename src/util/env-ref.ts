@@ -47,5 +47,6 @@ export function rememberSecret(v: string | undefined): void {
 export function scrubKnownSecrets(text: string): string {
   let out = text;
   for (const s of knownSecrets) if (out.includes(s)) out = out.split(s).join('***');
-  return out;
+  // The password of any URL (scheme://user:password@host) is never shown.
+  return out.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):[^\s@/]*@/gi, '$1:***@');
 }

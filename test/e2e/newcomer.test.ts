@@ -228,3 +228,26 @@ describe('tables are sized to the terminal (a real pty)', () => {
     expect(r.stdout.match(uuid)).toHaveLength(5);
   });
 });
+
+describe('--db forms and their errors', () => {
+  it('an unsupported scheme is a clear error that never echoes the password', async () => {
+    const r = await cli(['query', '--db', 'mysql://u:p4ssw0rd@host/db']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('unsupported scheme "mysql:"');
+    expect(r.stderr).not.toContain('p4ssw0rd');
+  });
+  it('a Postgres URL password is redacted in a connection error', async () => {
+    const r = await cli(['query', '--db', 'postgres://u:p4ssw0rd@127.0.0.1:1/db']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('postgres://u:***@127.0.0.1:1/db');
+    expect(r.stderr).not.toContain('p4ssw0rd');
+  });
+  it('sqlite:///path and a quoted ~/path open the SQLite file', async () => {
+    const a = await cli(['query', '--db', `sqlite://${db}`, '--limit', '1', '--json']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(ndjson(a.stdout)).toHaveLength(1);
+    const b = await cli(['query', '--db', '~/logs.db', '--limit', '1', '--json'], { env: { HOME: dir } });
+    expect(b.code, b.stderr).toBe(0);
+    expect(ndjson(b.stdout)).toHaveLength(1);
+  });
+});
