@@ -45,6 +45,7 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'where the ledger and locks live')
     .option('--tz <zone>', 'timezone for dates, buckets and today/yesterday', undefined)
     .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       writeErr: (s) => {
@@ -205,13 +206,29 @@ export function buildProgram(): Command {
   return program;
 }
 
-function report(err: unknown, verbose: boolean): number {
+/** The subcommand named on the command line (`export`, `jobs list`), for a help hint. */
+function commandPath(program: Command, argv: string[]): string {
+  const names: string[] = [];
+  let cmd: Command = program;
+  for (const a of argv.slice(2)) {
+    if (a.startsWith('-')) continue;
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) break;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return ['bifrost-logs', ...names].join(' ');
+}
+
+function report(err: unknown, verbose: boolean, program?: Command, argv: string[] = []): number {
   if (err instanceof PipeClosed) return ExitCode.ok;
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
-    const msg = err.message.replace(/^error: /, '');
+    // One line: the suggestion stays on it, in our words.
+    const msg = err.message.replace(/^error: /, '').replace(/\s*\(Did you mean (.+?)\?\)\s*$/s, ' (did you mean $1?)').replace(/\s*\n\s*/g, ' ').trim();
     process.stderr.write(`bifrost-logs: could not parse the command line: ${msg}\n`);
-    if (err.code === 'commander.unknownCommand' || err.code === 'commander.unknownOption') process.stderr.write('hint: see bifrost-logs --help\n');
+    const where = program ? commandPath(program, argv) : 'bifrost-logs';
+    if (err.code !== 'commander.executeSubCommandAsync') process.stderr.write(`hint: see ${where} --help\n`);
     return ExitCode.usage;
   }
   if (err instanceof CliError) {
@@ -256,6 +273,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  if (argv.length <= 2) {
+    // Bare `bifrost-logs`: the help, on stdout, exit 0.
+    program.outputHelp();
+    return ExitCode.ok;
+  }
   try {
     await program.parseAsync(argv);
     return signalCode ?? exitCode;
@@ -264,7 +286,7 @@ export async function main(argv: string[]): Promise<number> {
       await activeCtx?.closeAll();
       return signalCode;
     }
-    return report(err, verbose);
+    return report(err, verbose, program, argv);
   }
 }
 

@@ -251,3 +251,29 @@ describe('--db forms and their errors', () => {
     expect(ndjson(b.stdout)).toHaveLength(1);
   });
 });
+
+describe('command-line mistakes', () => {
+  it('a flag typo is one line with the did-you-mean and the subcommand help', async () => {
+    const r = await cli(['export', '--sinc', '1d']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toBe("bifrost-logs: could not parse the command line: unknown option '--sinc' (did you mean --since?)\nhint: see bifrost-logs export --help\n");
+  });
+  it('a nested subcommand typo points at its parent help', async () => {
+    const r = await cli(['jobs', 'lst']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('hint: see bifrost-logs jobs --help');
+  });
+  it('bare bifrost-logs prints the help on stdout and exits 0', async () => {
+    const r = await cli([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: bifrost-logs');
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stderr).toBe('');
+  });
+  it('subcommand help shows the global options', async () => {
+    const r = await cli(['jobs', 'list', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Global Options:');
+    expect(r.stdout).toContain('--state-dir');
+  });
+});
