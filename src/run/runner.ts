@@ -102,7 +102,7 @@ export async function executePlan(ctx: Ctx, job: ExportJob, plan: PlannedRun[], 
         ledger.succeed(id, { rows: r.rows, bytes: r.bytes, files: r.parts.length, position: r.position, pendingIds: r.pendingIds, manifest: r.manifest, manifestKey: r.manifestKey });
         res.ok++;
         const secs = (Date.now() - started) / 1000;
-        if (r.warnings.malformedJson) ctx.log.warn(`${job.name}: ${r.warnings.malformedJson} malformed JSON cell(s) exported as text`);
+        if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${job.name}: ${r.warnings.malformedJson} malformed JSON cell(s) exported as text`);
         if (events) await events.emit({ event: 'finished', export: job.name, run_id: runId, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), rows: r.rows, files: r.parts.length, bytes: r.bytes, seconds: secs, manifest: r.manifestKey });
         else ctx.log.info(`${job.name} ${isoMs(p.start)} → ${isoMs(p.end)}${p.kind === 'late' ? ' (late rows)' : ''}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s`);
       } catch (err) {

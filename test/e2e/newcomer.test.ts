@@ -277,3 +277,34 @@ describe('command-line mistakes', () => {
     expect(r.stdout).toContain('--state-dir');
   });
 });
+
+describe('smaller things', () => {
+  it('--quiet silences the malformed-JSON warning', async () => {
+    const loud = await cli(['query', ...base(), '--all', '--json', '--include', 'request_logs']);
+    expect(loud.code).toBe(0);
+    expect(loud.stderr).toContain('malformed JSON');
+    const quiet = await cli(['query', ...base(), '--all', '--json', '--include', 'request_logs', '--quiet']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+  });
+  it('stats --group-by providr has a did-you-mean', async () => {
+    const r = await cli(['stats', ...base(), '--group-by', 'providr']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('cannot group by "providr" (did you mean "provider"?)');
+  });
+  it('the export summary uses human sizes and names the output location', async () => {
+    const out = join(dir, `out${++n}`);
+    const r = await cli(['export', ...base(), '--since', '2026-10-01', '--until', '2026-10-02', '--dest', 'file', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^logs: [\\d,]+ rows, 1 file, \\d+\\.\\d [KM]B in [\\d.]+s → ${out.replace(/[.]/g, '\\.')} \\(manifest logs_\\S+\\.manifest\\.json\\)$`, 'm'));
+  });
+  it('--dest stdout --format parquet to a terminal is refused', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { BIN } = await import('../support/cli.js');
+    const cmd = `'${process.execPath}' '${BIN}' export --db '${db}' --dest stdout --format parquet --since 2026-10-01 --until 2026-10-02; echo "rc=$?"`;
+    const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, BIFROST_LOGS_DB: '' } });
+    expect(out).toContain('could not write Parquet to stdout: stdout is a terminal');
+    expect(out).toContain('rc=64');
+    expect(out).not.toContain('PAR1');
+  });
+});

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { formatNumber } from '../table.js';
 import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, usageError } from '../../errors.js';
 import { DESTINATION_TYPES, type DestinationType } from '../../destination/schemas.js';
@@ -87,6 +89,19 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<Ex
   return buildJob(base, undefined, at, overrides, ctx.env);
 }
 
+/** Where the export went, in the words of its destination. */
+function destLocation(job: ExportJob): string {
+  const c = job.destConfig as Record<string, unknown>;
+  const bucket = (c.bucket ?? c.container) as string | undefined;
+  switch (job.destType) {
+    case 'file': return resolve(String(c.path ?? '.'));
+    case 's3': return `s3://${bucket}/`;
+    case 'gcs': return `gs://${bucket}/`;
+    case 'azure_blob': return `azure container ${bucket}`;
+    default: return `${job.destType}${c.table ? ` table ${[c.dataset ?? c.schema, c.table].filter(Boolean).join('.')}` : ''}`;
+  }
+}
+
 /** `bifrost-logs export`: one window [--since, --until), delivered with a manifest. */
 export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number> {
   const job = await exportJobFromFlags(ctx, o);
@@ -114,6 +129,9 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
     return 0;
   }
 
+  if (job.destType === 'stdout' && job.format.name === 'parquet' && ctx.out.isTTY) {
+    throw usageError('write Parquet to stdout', 'stdout is a terminal, and Parquet is binary', 'redirect it (> logs.parquet), pipe it, or use --dest file --out DIR');
+  }
   const { dest } = await openDestination(ctx, job);
   const runId = randomUUID();
   const progress = createProgress(ctx, job.name);
@@ -126,10 +144,10 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
     progress.stop();
     if (id !== undefined) ledger!.succeed(id, { rows: r.rows, bytes: r.bytes, files: r.parts.length, position: r.position, pendingIds: r.pendingIds, manifest: r.manifest, manifestKey: r.manifestKey });
     const secs = (Date.now() - started) / 1000;
-    if (r.warnings.malformedJson) ctx.log.warn(`${r.warnings.malformedJson} malformed JSON cell(s) exported as text (e.g. ${r.warnings.samples.join('; ')})`);
+    if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${r.warnings.malformedJson} malformed JSON cell(s) exported as text (e.g. ${r.warnings.samples.join('; ')})`);
     if (dest.kind !== 'stream') {
       if (o.json) await ctx.out.write(JSON.stringify({ event: 'finished', export: job.name, run_id: runId, rows: r.rows, files: r.parts.map((p) => p.key), bytes: r.bytes, manifest: r.manifestKey, seconds: secs }) + '\n');
-      else ctx.log.info(`${job.name}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s → ${r.manifestKey}`);
+      else ctx.log.info(`${job.name}: ${r.rows.toLocaleString('en-US')} rows, ${r.parts.length} ${r.parts.length === 1 ? 'file' : 'files'}, ${formatNumber('bytes', r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)} (manifest ${r.manifestKey})`);
     }
     void partFormat;
     return 0;

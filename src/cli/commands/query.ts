@@ -64,7 +64,7 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
   }
   if (mode === 'csv' && header) await ctx.out.write(stringify([fields.map((f) => f.name)]));
   if (mode === 'table' && n === 0) ctx.log.info('no rows match');
-  if (warnings.malformedJson) ctx.log.warn(`${warnings.malformedJson} malformed JSON cell(s) kept as text`);
+  if (warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${warnings.malformedJson} malformed JSON cell(s) kept as text`);
   return 0;
 }
 

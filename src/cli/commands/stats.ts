@@ -1,6 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import { usageError } from '../../errors.js';
-import { TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
+import { GROUPABLE_FIELDS, TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
+import { suggest } from '../../config/suggest.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import type { Ctx } from '../context.js';
 import { formatCell } from '../format-cell.js';
@@ -28,6 +29,12 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
     if (!groupBy.includes(b)) groupBy.unshift(b);
   }
   for (const g of groupBy) if (g === 'day') groupBy[groupBy.indexOf(g)] = 'date';
+  const groupable = [...GROUPABLE_FIELDS, ...TIME_BUCKETS] as string[];
+  for (const g of groupBy) {
+    if (groupable.includes(g)) continue;
+    const s = suggest(g, groupable);
+    throw usageError('parse --group-by', `cannot group by "${g}"${s ? ` (did you mean "${s}"?)` : ''}`, `group by one of: ${groupable.join(', ')}`);
+  }
   const metrics = o.metrics?.length ? o.metrics : DEFAULT_STATS_METRICS;
   metrics.forEach(normaliseMetric);
   const filter = resolveFilter(mergeFilterSpecs(undefined, o.filters), ctx.now(), ctx.tz);
