@@ -327,3 +327,15 @@ describe('query --providers with the wrong case', () => {
     expect(r.stderr).toContain(`no rows match; ${want} rows match --providers openai`);
   });
 });
+
+describe('secrets', () => {
+  it('two unset secrets are both named', async () => {
+    const f = join(dir, 'two-secrets.json');
+    writeFileSync(f, JSON.stringify({ log_exports: { exports: [{ name: 's', destination: { type: 's3', config: { bucket: 'b', credentials: { access_key_id: 'env.BL_TEST_AK', secret_access_key: 'env.BL_TEST_SK' } } }, data: { format: 'jsonl' } }] } }));
+    const r = await cli(['export', '--name', 's', '--config', f, ...base(), '--since', '1d']);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('environment variable BL_TEST_AK is not set');
+    expect(r.stderr).toContain('environment variable BL_TEST_SK is not set');
+    expect(r.stderr).toContain('hint: export BL_TEST_AK=… BL_TEST_SK=… before running');
+  });
+});
