@@ -339,3 +339,15 @@ describe('secrets', () => {
     expect(r.stderr).toContain('hint: export BL_TEST_AK=… BL_TEST_SK=… before running');
   });
 });
+
+describe('the manifest', () => {
+  it('filters show what the user asked, not the internal completedOnly', async () => {
+    const out = join(dir, `out${++n}`);
+    const r = await cli(['export', ...base(), '--since', '2026-10-01', '--until', '2026-10-02', '--providers', 'openai', '--dest', 'file', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const f = readdirSync(out, { recursive: true }).map(String).find((x) => x.endsWith('.manifest.json'))!;
+    const m = JSON.parse(readFileSync(join(out, f), 'utf8'));
+    expect(m.filters.providers).toEqual(['openai']);
+    expect(m.filters).not.toHaveProperty('completedOnly');
+  });
+});
