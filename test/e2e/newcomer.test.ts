@@ -351,3 +351,61 @@ describe('the manifest', () => {
     expect(m.filters).not.toHaveProperty('completedOnly');
   });
 });
+
+describe('the init wizard (a real terminal)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const tmuxRun = async (session: string, cwd: string, args: string[]) => {
+    const { execFileSync } = await import('node:child_process');
+    const { BIN } = await import('../support/cli.js');
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const cmd = `cd ${q(cwd)} && ${q(process.execPath)} ${q(BIN)} ${args.map(q).join(' ')}; echo "rc=$?"; sleep 30`;
+    const t = (...a: string[]) => execFileSync('tmux', ['-L', `bl-${process.pid}-${session}`, ...a], { encoding: 'utf8' });
+    t('new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd);
+    const screen = () => t('capture-pane', '-p', '-t', session);
+    const keys = (...k: string[]) => t('send-keys', '-t', session, ...k);
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 200; i++) { const s = screen(); if (re.test(s)) return s; await sleep(100); }
+      throw new Error(`timed out waiting for ${re}:\n${screen()}`);
+    };
+    return { keys, waitFor, kill: () => t('kill-server') };
+  };
+
+  it('Ctrl-C at a prompt exits 130 and writes nothing', async () => {
+    const cwd = mkdtempSync(join(dir, 'init-'));
+    const w = await tmuxRun('c', cwd, ['init']);
+    try {
+      await w.waitFor(/Where are the gateway logs/);
+      w.keys('C-c');
+      const s = await w.waitFor(/rc=\d+/);
+      expect(s).toContain('rc=130');
+      expect(readdirSync(cwd)).toEqual([]);
+    } finally { w.kill(); }
+  });
+
+  it('rejects a wrong time zone at the prompt, keeps the answers, writes absolute paths', async () => {
+    const cwd = mkdtempSync(join(dir, 'init-'));
+    const w = await tmuxRun('w', cwd, ['init', '--db', db]);
+    try {
+      await w.waitFor(/Where are the gateway logs/); w.keys('Enter');
+      await w.waitFor(/Path to logs\.db/); w.keys('Enter');
+      await w.waitFor(/Export name/); w.keys('Enter');
+      await w.waitFor(/Destination/); w.keys('Enter');
+      await w.waitFor(/Output directory/); w.keys('Enter');
+      await w.waitFor(/Format/); w.keys('Enter');
+      await w.waitFor(/Frequency|How often|Schedule/i); w.keys('Enter');
+      await w.waitFor(/Time \(HH:MM\)/); w.keys('Enter');
+      await w.waitFor(/Timezone/);
+      w.keys('BSpace', 'BSpace', 'BSpace'); w.keys('-l', 'Europe/Berln'); w.keys('Enter');
+      await w.waitFor(/unknown timezone "Europe\/Berln"/);
+      w.keys('BSpace', 'BSpace'); w.keys('-l', 'lin'); w.keys('Enter');
+      await w.waitFor(/[Pp]roviders/); w.keys('Enter');
+      const s = await w.waitFor(/rc=\d+/);
+      expect(s).toContain('rc=0');
+      const cfg = JSON.parse(readFileSync(join(cwd, 'bifrost-logs.config.json'), 'utf8'));
+      const e = cfg.log_exports.exports[0];
+      expect(e.schedule.timezone).toBe('Europe/Berlin');
+      expect(e.destination.config.path).toBe(join(cwd, 'exports'));
+      expect(cfg.source.path).toBe(db);
+    } finally { w.kill(); }
+  });
+});
