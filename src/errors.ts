@@ -20,6 +20,7 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export interface CliErrorOptions {
   exitCode?: ExitCodeValue;
   hint?: string;
+  detail?: string;
   cause?: unknown;
 }
 
@@ -32,6 +33,8 @@ export class CliError extends Error {
   readonly hint?: string;
   readonly action: string;
   readonly why: string;
+  /** Lines printed under the error line (e.g. a caret excerpt of a config file). */
+  readonly detail?: string;
 
   constructor(action: string, why: string, opts: CliErrorOptions = {}) {
     super(`could not ${action}: ${why}`, opts.cause !== undefined ? { cause: opts.cause } : undefined);
@@ -40,6 +43,7 @@ export class CliError extends Error {
     this.why = why;
     this.exitCode = opts.exitCode ?? ExitCode.software;
     this.hint = opts.hint;
+    this.detail = opts.detail;
   }
 }
 

@@ -45,6 +45,7 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'where the ledger and locks live')
     .option('--tz <zone>', 'timezone for dates, buckets and today/yesterday', undefined)
     .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       writeErr: (s) => {
@@ -207,8 +208,9 @@ export function buildProgram(): Command {
     .action(action(async (ctx, o) => (await import('./commands/init.js')).initCommand(ctx, { out: o.out })));
 
   addSourceOptions(program.command('cron').description('print the crontab line to install'))
-    .option('--every <duration>', 'how often cron calls run (default 15m)', '15m')
+    .option('--every <duration>', 'how often cron calls run: minutes dividing an hour, hours dividing a day, or 1d', '15m')
     .option('--log <path>', 'log file for the redirect')
+    .addHelpText('after', '\nExamples:\n  bifrost-logs cron --config ./bifrost-logs.config.json\n  bifrost-logs cron --every 1h --tz Europe/Berlin\n  bifrost-logs cron --every 1d | crontab -   # replaces your crontab; prefer crontab -e')
     .action(action(async (ctx, o) => (await import('./commands/cron.js')).cronCommand(ctx, { every: o.every, log: o.log })));
 
   const config = program.command('config').description('config helpers');
@@ -218,13 +220,29 @@ export function buildProgram(): Command {
   return program;
 }
 
-function report(err: unknown, verbose: boolean): number {
+/** The subcommand named on the command line (`export`, `jobs list`), for a help hint. */
+function commandPath(program: Command, argv: string[]): string {
+  const names: string[] = [];
+  let cmd: Command = program;
+  for (const a of argv.slice(2)) {
+    if (a.startsWith('-')) continue;
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) break;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return ['bifrost-logs', ...names].join(' ');
+}
+
+function report(err: unknown, verbose: boolean, program?: Command, argv: string[] = []): number {
   if (err instanceof PipeClosed) return ExitCode.ok;
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
-    const msg = err.message.replace(/^error: /, '');
+    // One line: the suggestion stays on it, in our words.
+    const msg = err.message.replace(/^error: /, '').replace(/\s*\(Did you mean (.+?)\?\)\s*$/s, ' (did you mean $1?)').replace(/\s*\n\s*/g, ' ').trim();
     process.stderr.write(`bifrost-logs: could not parse the command line: ${msg}\n`);
-    if (err.code === 'commander.unknownCommand' || err.code === 'commander.unknownOption') process.stderr.write('hint: see bifrost-logs --help\n');
+    const where = program ? commandPath(program, argv) : 'bifrost-logs';
+    if (err.code !== 'commander.executeSubCommandAsync') process.stderr.write(`hint: see ${where} --help\n`);
     return ExitCode.usage;
   }
   if (err instanceof CliError) {
@@ -232,7 +250,8 @@ function report(err: unknown, verbose: boolean): number {
     if (problems && problems.length > 1) {
       process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not ${err.action}: ${problems.length} problems\n${problems.map((p) => `  ${p}`).join('\n')}\n`));
     } else process.stderr.write(scrubKnownSecrets(`bifrost-logs: ${err.message}\n`));
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    if (err.detail) process.stderr.write(scrubKnownSecrets(err.detail.replace(/\n?$/, '\n')));
+    if (err.hint) process.stderr.write(scrubKnownSecrets(`hint: ${err.hint}\n`));
     if (verbose) printCauses(err);
     return err.exitCode;
   }
@@ -275,6 +294,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  if (argv.length <= 2) {
+    // Bare `bifrost-logs`: the help, on stdout, exit 0.
+    program.outputHelp();
+    return ExitCode.ok;
+  }
   try {
     await program.parseAsync(argv);
     return signalCode ?? exitCode;
@@ -283,7 +307,7 @@ export async function main(argv: string[]): Promise<number> {
       await activeCtx?.closeAll();
       return signalCode;
     }
-    return report(err, verbose);
+    return report(err, verbose, program, argv);
   }
 }
 

@@ -23,11 +23,19 @@ export function createStdout(stream: NodeJS.WriteStream = process.stdout): DataO
   });
   return {
     isTTY: !!stream.isTTY,
-    columns: stream.columns || 120,
+    columns: stream.columns || (Number(process.env.COLUMNS) > 0 ? Number(process.env.COLUMNS) : 120),
     async write(chunk) {
       if (closed) throw new PipeClosed();
       if (!stream.write(chunk)) {
-        await Promise.race([once(stream, 'drain'), once(stream, 'error').then(() => { closed = true; })]);
+        // Both waits are cancelled once one settles, so no listener stays behind per write.
+        const ac = new AbortController();
+        try {
+          await Promise.race([once(stream, 'drain', { signal: ac.signal }), once(stream, 'error', { signal: ac.signal }).then(() => { closed = true; })]);
+        } catch (err) {
+          if ((err as Error).name !== 'AbortError') closed = true;
+        } finally {
+          ac.abort();
+        }
         if (closed) throw new PipeClosed();
       }
     },

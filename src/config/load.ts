@@ -81,11 +81,50 @@ export interface LoadOptions {
   cwd?: string;
 }
 
+/** Two lines of context, the line, and a caret under the column (1-based line and column). */
+function caretExcerpt(text: string, line: number, column: number): string {
+  const lines = text.split(/\r?\n/);
+  const out: string[] = [];
+  const w = String(Math.min(lines.length, line + 1)).length;
+  for (let i = Math.max(1, line - 2); i <= line; i++) out.push(`  ${String(i).padStart(w)} | ${lines[i - 1] ?? ''}`);
+  out.push(`  ${' '.repeat(w)} | ${' '.repeat(Math.max(0, column - 1))}^`);
+  return out.join('\n');
+}
+
+/** The parser's reason with line and column, and an excerpt, for a JSON or YAML syntax error. */
+function syntaxProblem(file: string, err: unknown): { why: string; detail: string } | undefined {
+  const e = err as { name?: string; reason?: string; mark?: { line: number; column: number } };
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch { return undefined; }
+  if (e.name === 'YAMLException' && e.mark) {
+    const line = e.mark.line + 1;
+    const column = e.mark.column + 1;
+    return { why: `${file}:${line}:${column}: ${e.reason ?? 'YAML syntax error'}`, detail: caretExcerpt(text, line, column) };
+  }
+  if (e.name === 'JSONError' || err instanceof SyntaxError) {
+    try {
+      JSON.parse(text);
+      return undefined;
+    } catch (je) {
+      const m = /^(.*?)(?: in JSON)? at position (\d+)/.exec((je as Error).message);
+      const reason = (m?.[1] ?? (je as Error).message).replace(/ in JSON$/, '');
+      const pos = m ? Number(m[2]) : text.length;
+      const before = text.slice(0, pos).split(/\r?\n/);
+      const line = before.length;
+      const column = before[before.length - 1]!.length + 1;
+      return { why: `${file}:${line}:${column}: ${reason}`, detail: caretExcerpt(text, line, column) };
+    }
+  }
+  return undefined;
+}
+
 function wrapLoadError(file: string, err: unknown): CliError {
-  const e = err as NodeJS.ErrnoException;
+  const e = err as NodeJS.ErrnoException & { filepath?: string };
   if (e.code === 'ENOENT') return new CliError('load the config', `${file}: no such file`, { exitCode: ExitCode.config });
-  const msg = (e.message ?? String(err)).split('\n')[0]!;
-  return new CliError('load the config', `${file}: ${msg.replace(/^.*?: /, '')}`, { exitCode: ExitCode.config, hint: 'fix the syntax error; `bifrost-logs check` validates the whole file', cause: err });
+  const syntax = syntaxProblem(e.filepath ?? file, err);
+  if (syntax) return new CliError('load the config', syntax.why, { exitCode: ExitCode.config, detail: syntax.detail, hint: 'fix the syntax at the caret', cause: err });
+  const msg = (e.message ?? String(err)).split('\n').find((l) => l.trim() && !/^(JSON|YAML) Error in /.test(l)) ?? String(err);
+  return new CliError('load the config', `${file}: ${msg.trim()}`, { exitCode: ExitCode.config, cause: err });
 }
 
 /**

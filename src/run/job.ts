@@ -71,6 +71,8 @@ export interface JobOverrides {
   maxRowsPerFile?: number;
   formulaGuard?: boolean;
   prefix?: string;
+  /** --tz: the zone for dates, today/yesterday and date buckets (else the schedule's zone, else UTC). */
+  timezone?: string;
 }
 
 /** Resolves one configured export (plus flag overrides) into a job. */
@@ -104,7 +106,8 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     if (t.type === 'enrich') return { ...t, add_fields: resolveEnvDeep(t.add_fields, `${where}.add_fields`, env) };
     return t;
   });
-  const timezone = e.schedule?.timezone ?? 'UTC';
+  const scheduleZone = e.schedule?.timezone ?? 'UTC';
+  const timezone = o.timezone ?? scheduleZone;
   if ((o.format ?? data.format) === 'report' && ['bigquery', 'snowflake', 'redshift', 'postgres'].includes(destType)) {
     throw configError('load the config', `${at}.data.format: a report is a file; ${destType} loads rows`, 'send reports to file, s3, gcs or azure_blob');
   }
@@ -136,7 +139,7 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     destType,
     destConfig,
     prefixTemplate,
-    schedule: e.schedule ? { frequency: e.schedule.frequency, time: e.schedule.time ?? '00:00', timezone, day: e.schedule.day } : undefined,
+    schedule: e.schedule ? { frequency: e.schedule.frequency, time: e.schedule.time ?? '00:00', timezone: scheduleZone, day: e.schedule.day } : undefined,
     timezone,
     backfillFrom,
     oneOff,

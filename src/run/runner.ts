@@ -244,7 +244,7 @@ export async function executePlan(ctx: Ctx, job: ExportJob, plan: PlannedRun[], 
         });
         res.ok++;
         const secs = (Date.now() - started) / 1000;
-        if (r.warnings.malformedJson) ctx.log.warn(`${job.name}: ${r.warnings.malformedJson} malformed JSON cell(s) exported as text`);
+        if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${job.name}: ${r.warnings.malformedJson} malformed JSON cell(s) exported as text`);
         if (events) await events.emit({ event: 'finished', export: job.name, run_id: runId, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), rows: r.rows, files: r.parts.length, bytes: r.bytes, seconds: secs, manifest: r.manifestKey, revision: r.manifest.revision ?? 1 });
         else ctx.log.info(`${job.name} ${isoMs(p.start)} → ${isoMs(p.end)}${p.kind === 'late' ? ' (late rows)' : p.restate ? ` (restated as revision ${p.restate.revision}: rows ${p.restate.old.rows} → ${p.restate.now.rows}, cost ${round(p.restate.old.cost)} → ${round(p.restate.now.cost)})` : ''}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s`);
       } catch (err) {

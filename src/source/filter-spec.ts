@@ -92,7 +92,7 @@ export function describeFilter(f: Filter): Record<string, unknown> {
   for (const [k, v] of Object.entries(f)) {
     if (v === undefined) continue;
     if (k === 'start' || k === 'end') out[k] = new Date(v as number).toISOString();
-    else if (k !== 'ids') out[k] = v;
+    else if (k !== 'ids' && k !== 'completedOnly') out[k] = v; // internal: every export reads completed rows only
   }
   return out;
 }

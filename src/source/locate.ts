@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CliError, ExitCode } from '../errors.js';
-import { rememberSecret, resolveEnvRef } from '../util/env-ref.js';
+import { rememberSecret, resolveEnvRef, scrubKnownSecrets } from '../util/env-ref.js';
 import type pg from 'pg';
 import type { ChConnection } from './clickhouse/clickhouse-source.js';
 
@@ -23,6 +23,9 @@ export interface LogsStoreBlock {
 
 /** The `source` block of our config: a path, a URL, or a copied `logs_store`. */
 export type SourceBlock = { path?: string; url?: string; request_timeout_secs?: number } & LogsStoreBlock;
+
+/** `~` and `~/x` (a quoted path the shell did not expand) are the home directory. */
+const expandHome = (p: string) => (p === '~' ? homedir() : p.startsWith('~/') ? join(homedir(), p.slice(2)) : p);
 
 const isPgUrl = (s: string) => /^postgres(ql)?:\/\//i.test(s);
 const isChUrl = (s: string) => /^(clickhouses?|https?):\/\//i.test(s);
@@ -51,7 +54,16 @@ export function specFromDbArg(db: string, from: string): SourceSpec {
       throw new CliError('read the ClickHouse URL', `${from}: it is not a valid URL`, { exitCode: ExitCode.usage, hint: 'clickhouse://USER:PASSWORD@HOST:8123/DATABASE' });
     }
   }
-  return { kind: 'sqlite', path: resolve(db), from };
+  // sqlite:///abs/path, sqlite://./rel, file:///abs/path name a SQLite file.
+  const sq = /^(?:sqlite3?|file):(?:\/\/)?(.*)$/i.exec(db);
+  if (sq) return { kind: 'sqlite', path: resolve(expandHome(decodeURIComponent(sq[1]!))), from };
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(db);
+  if (scheme) {
+    throw new CliError('open the log DB', `${from}: unsupported scheme "${scheme[1]}:" in ${scrubKnownSecrets(db)}`, {
+      exitCode: ExitCode.usage, hint: "Bifrost log stores are SQLite (a path, or sqlite:///path), Postgres (postgres://…) or ClickHouse (clickhouse://…)",
+    });
+  }
+  return { kind: 'sqlite', path: resolve(expandHome(db)), from };
 }
 
 /** Turns a logs_store/source block into a spec; relative paths are taken from `baseDir`. */

@@ -27,16 +27,30 @@ export function resolveEnvRef(value: string, key: string, env: NodeJS.ProcessEnv
   });
 }
 
-/** Resolves every string in a JSON-like value; `path` names keys in errors. */
+/** Resolves every string in a JSON-like value; `path` names keys in errors. Every unset variable is named at once. */
 export function resolveEnvDeep<T>(value: T, path: string, env: NodeJS.ProcessEnv = process.env): T {
-  if (typeof value === 'string') return resolveEnvRef(value, path, env) as T;
-  if (Array.isArray(value)) return value.map((v, i) => resolveEnvDeep(v, `${path}[${i}]`, env)) as T;
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resolveEnvDeep(v, path ? `${path}.${k}` : k, env);
-    return out as T;
+  const missing: Array<{ key: string; name: string }> = [];
+  const walk = (v: unknown, p: string): unknown => {
+    if (typeof v === 'string') {
+      const names = [...(ENV_DOT.exec(v)?.slice(1, 2) ?? []), ...[...v.matchAll(ENV_BRACE)].map((m) => m[1]!)];
+      const unset = names.filter((n) => env[n] === undefined);
+      if (unset.length) { for (const name of unset) missing.push({ key: p, name }); return v; }
+      return resolveEnvRef(v, p, env);
+    }
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, `${p}[${i}]`));
+    if (v && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = walk(x, p ? `${p}.${k}` : k);
+      return out;
+    }
+    return v;
+  };
+  const out = walk(value, path) as T;
+  if (missing.length) {
+    const names = [...new Set(missing.map((m) => m.name))];
+    throw configError('resolve secrets', missing.map((m) => `${m.key}: environment variable ${m.name} is not set`).join('; '), `export ${names.map((n) => `${n}=…`).join(' ')} before running`);
   }
-  return value;
+  return out;
 }
 
 /** Every resolved secret value, so output can be scrubbed of them. */
@@ -47,5 +61,6 @@ export function rememberSecret(v: string | undefined): void {
 export function scrubKnownSecrets(text: string): string {
   let out = text;
   for (const s of knownSecrets) if (out.includes(s)) out = out.split(s).join('***');
-  return out;
+  // The password of any URL (scheme://user:password@host) is never shown.
+  return out.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):[^\s@/]*@/gi, '$1:***@');
 }

@@ -72,18 +72,26 @@ export function compactStamp(ms: number): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
-const RELATIVE = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs|hour|hours|d|day|days|w|week|weeks)$/i;
+const PART = /(\d+(?:\.\d+)?)\s*(ms|secs|sec|s|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|w)\s*/iy;
 const UNIT_MS: Record<string, number> = {
   ms: 1, s: 1000, sec: 1000, secs: 1000, m: 60_000, min: 60_000, mins: 60_000,
   h: 3_600_000, hr: 3_600_000, hrs: 3_600_000, hour: 3_600_000, hours: 3_600_000,
   d: DAY_MS, day: DAY_MS, days: DAY_MS, w: 7 * DAY_MS, week: 7 * DAY_MS, weeks: 7 * DAY_MS,
 };
 
-/** Parses a duration like `10m`, `6h`, `7d` to milliseconds, or returns undefined. */
+/** Parses a duration like `10m`, `6h`, `7d`, `1d12h` to milliseconds, or returns undefined. */
 export function parseDuration(text: string): number | undefined {
-  const m = RELATIVE.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNIT_MS[m[2]!.toLowerCase()]!);
+  // One or more parts: `90m`, `1d12h`, `1h 30m`.
+  const t = text.trim();
+  if (!t) return undefined;
+  PART.lastIndex = 0;
+  let total = 0;
+  while (PART.lastIndex < t.length) {
+    const m = PART.exec(t);
+    if (!m) return undefined;
+    total += Number(m[1]) * UNIT_MS[m[2]!.toLowerCase()]!;
+  }
+  return Math.round(total);
 }
 
 /**
@@ -93,17 +101,23 @@ export function parseDuration(text: string): number | undefined {
 export function parseTimeArg(text: string, now: number, zone = 'UTC', flag = '--since'): number {
   const v = text.trim();
   if (v === 'now') return now;
+  if (v === 'today' || v === 'yesterday') return resolveNamedRange(v, now, zone).start;
   const rel = parseDuration(v);
   if (rel !== undefined) return now - rel;
   if (/^\d{4}-\d{2}-\d{2}$/.test(v)) {
     const dt = DateTime.fromISO(v, { zone });
     if (dt.isValid) return dt.toMillis();
   }
+  if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/i.test(v)) {
+    // A local time without an offset is in `zone`.
+    const dt = DateTime.fromISO(v.replace(' ', 'T'), { zone });
+    if (dt.isValid) return dt.toMillis();
+  }
   if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(v)) {
     const ms = Date.parse(v.replace(' ', 'T'));
     if (!Number.isNaN(ms)) return ms;
   }
-  throw usageError(`parse ${flag}`, `"${text}" is not a time`, 'use RFC 3339 (2026-10-05T00:00:00Z), a date (2026-10-05) or a relative form (24h, 7d)');
+  throw usageError(`parse ${flag}`, `"${text}" is not a time`, 'use RFC 3339 (2026-10-05T00:00:00Z), a local time in --tz (2026-10-05 10:00), a date (2026-10-05), today, yesterday, now, or a relative form (24h, 7d, 1d12h)');
 }
 
 export type NamedRange = 'last_24_hours' | 'last_7_days' | 'last_30_days' | 'today' | 'yesterday';

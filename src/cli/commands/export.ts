@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { formatNumber } from '../table.js';
 import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, usageError } from '../../errors.js';
 import { DESTINATION_TYPES, type DestinationType } from '../../destination/schemas.js';
@@ -5,7 +7,7 @@ import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
 import { exportWindow, keyParts, partFormat } from '../../run/export-window.js';
-import { manifestKey } from '../../run/keys.js';
+import { manifestKey, partKey } from '../../run/keys.js';
 import { openDestination } from '../../run/destinations.js';
 import { createProgress } from '../progress.js';
 import { openLedger } from '../../run/ledger.js';
@@ -64,6 +66,7 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<Ex
   const overrides: JobOverrides = {
     format: o.format, gzip: o.gzip, include: o.include, fields: o.fields, filters: o.filters,
     transforms: adHocTransforms(o), destType, destConfig, maxRowsPerFile: o.maxRowsPerFile, formulaGuard: o.formulaGuard, prefix: o.prefix,
+    timezone: ctx.global.tz !== undefined ? ctx.tz : undefined,
   };
   let base: ExportConfig;
   let at = 'export';
@@ -86,6 +89,19 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<Ex
   return buildJob(base, undefined, at, overrides, ctx.env);
 }
 
+/** Where the export went, in the words of its destination. */
+function destLocation(job: ExportJob): string {
+  const c = job.destConfig as Record<string, unknown>;
+  const bucket = (c.bucket ?? c.container) as string | undefined;
+  switch (job.destType) {
+    case 'file': return resolve(String(c.path ?? '.'));
+    case 's3': return `s3://${bucket}/`;
+    case 'gcs': return `gs://${bucket}/`;
+    case 'azure_blob': return `azure container ${bucket}`;
+    default: return `${job.destType}${c.table ? ` table ${[c.dataset ?? c.schema, c.table].filter(Boolean).join('.')}` : ''}`;
+  }
+}
+
 /** `bifrost-logs export`: one window [--since, --until), delivered with a manifest. */
 export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number> {
   const job = await exportJobFromFlags(ctx, o);
@@ -106,13 +122,16 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
       estimated_rows: rows,
       estimated_files: rows ? Math.ceil(rows / job.maxRowsPerFile) : 0,
       manifest_key: manifestKey(kp),
-      first_key: `${kp.prefix}${job.name}_…_part-0001.${job.format.extension}`,
+      first_key: partKey(kp, 'part', 1, job.format.extension, job.compression === 'gzip' && job.format.wrapsGzip),
     };
     if (o.json) await ctx.out.write(JSON.stringify(planned) + '\n');
     else await ctx.out.write(`export ${planned.export} → ${planned.destination} (${planned.format}${job.compression === 'gzip' ? ', gzip' : ''})\n  window   ${planned.window.start ?? '(beginning)'} → ${planned.window.end}\n  rows     ~${rows} (COUNT now)\n  files    ${planned.estimated_files}\n  manifest ${planned.manifest_key}\n`);
     return 0;
   }
 
+  if (job.destType === 'stdout' && job.format.name === 'parquet' && ctx.out.isTTY) {
+    throw usageError('write Parquet to stdout', 'stdout is a terminal, and Parquet is binary', 'redirect it (> logs.parquet), pipe it, or use --dest file --out DIR');
+  }
   const { dest } = await openDestination(ctx, job);
   const runId = randomUUID();
   const progress = createProgress(ctx, job.name);
@@ -125,10 +144,10 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
     progress.stop();
     if (id !== undefined) ledger!.succeed(id, { rows: r.rows, bytes: r.bytes, files: r.parts.length, position: r.position, pendingIds: r.pendingIds, manifest: r.manifest, manifestKey: r.manifestKey });
     const secs = (Date.now() - started) / 1000;
-    if (r.warnings.malformedJson) ctx.log.warn(`${r.warnings.malformedJson} malformed JSON cell(s) exported as text (e.g. ${r.warnings.samples.join('; ')})`);
+    if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${r.warnings.malformedJson} malformed JSON cell(s) exported as text (e.g. ${r.warnings.samples.join('; ')})`);
     if (dest.kind !== 'stream') {
       if (o.json) await ctx.out.write(JSON.stringify({ event: 'finished', export: job.name, run_id: runId, rows: r.rows, files: r.parts.map((p) => p.key), bytes: r.bytes, manifest: r.manifestKey, seconds: secs }) + '\n');
-      else ctx.log.info(`${job.name}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s → ${r.manifestKey}`);
+      else ctx.log.info(`${job.name}: ${r.rows.toLocaleString('en-US')} rows, ${r.parts.length} ${r.parts.length === 1 ? 'file' : 'files'}, ${formatNumber('bytes', r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)} (manifest ${r.manifestKey})`);
     }
     void partFormat;
     return 0;

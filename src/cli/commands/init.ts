@@ -1,12 +1,15 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { isValidZone } from '../../util/time.js';
 import * as p from '@clack/prompts';
 import { CliError, ExitCode, usageError } from '../../errors.js';
 import { validateConfig } from '../../config/load.js';
 import type { Ctx } from '../context.js';
 
 function cancelled(v: unknown): asserts v is string | boolean | string[] {
-  if (p.isCancel(v)) throw new CliError('write the config', 'cancelled', { exitCode: ExitCode.usage });
+  // Ctrl-C (or Esc) at a prompt: nothing written, exit 130 as for any SIGINT.
+  if (p.isCancel(v)) throw new CliError('write the config', 'cancelled, nothing written', { exitCode: ExitCode.sigint });
 }
 
 /** `init`: asks for source, destination, format, schedule and filters; writes a config that `check` accepts. */
@@ -27,9 +30,14 @@ export async function initCommand(ctx: Ctx, o: { out?: string }): Promise<number
   cancelled(kind);
   let source: Record<string, unknown> | undefined;
   if (kind === 'sqlite') {
-    const path = await p.text({ message: 'Path to logs.db', initialValue: ctx.global.db ?? '~/.config/bifrost/logs.db'.replace('~', process.env.HOME ?? '~') });
+    const home = (v: string) => (v === '~' || v.startsWith('~/') ? join(homedir(), v.slice(1)) : v);
+    const path = await p.text({
+      message: 'Path to logs.db', initialValue: ctx.global.db ?? join(homedir(), '.config/bifrost/logs.db'),
+      validate: (v) => (v && existsSync(home(v.trim())) ? undefined : `no file at ${v ?? ''}`),
+    });
     cancelled(path);
-    source = { path };
+    // Absolute, so the config means the same file from any working directory (cron starts in $HOME).
+    source = { path: resolve(home(String(path).trim())) };
   } else if (kind === 'postgres') {
     const url = await p.text({ message: 'Postgres URL (use ${VAR} for the password)', placeholder: 'postgres://bifrost:${PGPASSWORD}@db:5432/bifrost' });
     cancelled(url);
@@ -43,7 +51,7 @@ export async function initCommand(ctx: Ctx, o: { out?: string }): Promise<number
   const ask = async (key: string, message: string, initialValue?: string) => {
     const v = await p.text({ message, initialValue });
     cancelled(v);
-    if (v) destConfig[key] = v;
+    if (v) destConfig[key] = key === 'path' ? resolve(String(v)) : v;
   };
   switch (destType) {
     case 'file': await ask('path', 'Output directory', './exports'); break;
@@ -65,7 +73,7 @@ export async function initCommand(ctx: Ctx, o: { out?: string }): Promise<number
   cancelled(frequency);
   const time = await p.text({ message: 'Time (HH:MM)', initialValue: '02:00', validate: (v) => (/^([01]\d|2[0-3]):[0-5]\d$/.test(v ?? '') ? undefined : 'HH:MM') });
   cancelled(time);
-  const timezone = await p.text({ message: 'Timezone (IANA)', initialValue: 'UTC' });
+  const timezone = await p.text({ message: 'Timezone (IANA)', initialValue: 'UTC', validate: (v) => (v && isValidZone(v.trim()) ? undefined : `unknown timezone "${v ?? ''}" (an IANA name such as Europe/Berlin or UTC)`) });
   cancelled(timezone);
   const providers = await p.text({ message: 'Only these providers (comma-separated, empty for all)', initialValue: '' });
   cancelled(providers);

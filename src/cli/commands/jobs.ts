@@ -22,7 +22,7 @@ export async function jobsListCommand(ctx: Ctx, o: { export?: string; status?: s
     for (const r of runs) await ctx.out.write(JSON.stringify(describeRun(r)) + '\n');
   } else {
     const rows = runs.map((r) => ({ ...describeRun(r), run_id: r.run_id.slice(0, 8) }));
-    await ctx.out.write(renderTable(['run_id', 'export', 'kind', 'window_start', 'window_end', 'status', 'attempt', 'revision', 'rows', 'files', 'bytes'], rows, ctx.out.columns) + '\n');
+    await ctx.out.write(renderTable(['run_id', 'export', 'kind', 'window_start', 'window_end', 'status', 'attempt', 'revision', 'rows', 'files', 'bytes'], rows, ctx.out.columns, (d) => ctx.log.info(`left out to fit ${ctx.out.columns} columns: ${d.join(', ')} (use --json for every column)`)) + '\n');
   }
   return 0;
 }

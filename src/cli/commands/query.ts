@@ -1,4 +1,4 @@
-import Table from 'cli-table3';
+import { fitTable } from '../table.js';
 import { stringify } from 'csv-stringify/sync';
 import { usageError } from '../../errors.js';
 import { createRecordMapper } from '../../record/mapper.js';
@@ -41,6 +41,12 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
   });
   let n = 0;
   let header = true;
+  let noted = false;
+  const dropNote = (d: string[]) => {
+    if (noted) return;
+    noted = true;
+    ctx.log.info(`${d.length} column(s) left out to fit ${ctx.out.columns} columns: ${d.join(', ')} (use --fields, --json or --csv for every column)`);
+  };
   for await (const page of pages) {
     const recs = mapper.map(page);
     n += recs.length;
@@ -53,27 +59,24 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
       header = false;
       await ctx.out.write(stringify(recs.map((r) => fields.map((f) => guardFormula(formatCell(r[f.name], true))))));
     } else {
-      await ctx.out.write(renderTable(fields.map((f) => f.name), recs, ctx.out.columns) + '\n');
+      await ctx.out.write(renderTable(fields.map((f) => f.name), recs, ctx.out.columns, dropNote) + '\n');
     }
   }
   if (mode === 'csv' && header) await ctx.out.write(stringify([fields.map((f) => f.name)]));
-  if (mode === 'table' && n === 0) ctx.log.info('no rows match');
-  if (warnings.malformedJson) ctx.log.warn(`${warnings.malformedJson} malformed JSON cell(s) kept as text`);
+  if (n === 0 && filter.providers?.some((p) => p !== p.toLowerCase())) {
+    // Bifrost's provider names are lower case (openai, anthropic); matching is exact.
+    const lower = [...new Set(filter.providers.map((p) => p.toLowerCase()))];
+    const c = await source.count({ ...filter, providers: lower });
+    if (c > 0) ctx.log.info(`no rows match; ${c} rows match --providers ${lower.join(',')} (provider names are lower case and matched exactly)`);
+    else if (mode === 'table') ctx.log.info('no rows match');
+  } else if (mode === 'table' && n === 0) ctx.log.info('no rows match');
+  if (warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${warnings.malformedJson} malformed JSON cell(s) kept as text`);
   return 0;
 }
 
-/** A table that fits the terminal: wide text columns shrink first, cells are cut with "…". */
-export function renderTable(names: string[], rows: Record<string, unknown>[], width: number): string {
-  const cells = rows.map((r) => names.map((n) => formatCell(r[n], false)));
-  const natural = names.map((n, i) => Math.max(n.length, ...cells.map((c) => c[i]!.length)) + 2);
-  const budget = Math.max(names.length * 6, width - (names.length + 1));
-  const widths = [...natural];
-  while (widths.reduce((a, b) => a + b, 0) > budget) {
-    const i = widths.indexOf(Math.max(...widths));
-    if (widths[i]! <= 6) break;
-    widths[i]!--;
-  }
-  const t = new Table({ head: names, colWidths: widths, wordWrap: false, style: { head: [], border: [] } });
-  for (const c of cells) t.push(c);
-  return t.toString();
+/** A table that fits the terminal (see fitTable); dropped columns are named on stderr once. */
+export function renderTable(names: string[], rows: Record<string, unknown>[], width: number, onDropped?: (names: string[]) => void): string {
+  const r = fitTable(names, rows, width);
+  if (r.dropped.length) onDropped?.(r.dropped);
+  return r.text;
 }

@@ -1,6 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import { usageError } from '../../errors.js';
-import { TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
+import { GROUPABLE_FIELDS, TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
+import { suggest } from '../../config/suggest.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import type { Ctx } from '../context.js';
 import { formatCell } from '../format-cell.js';
@@ -31,6 +32,12 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
   }
   if (o.chart && !groupBy.some((g) => (TIME_BUCKETS as readonly string[]).includes(g) || g === 'day')) groupBy.unshift('date');
   for (const g of groupBy) if (g === 'day') groupBy[groupBy.indexOf(g)] = 'date';
+  const groupable = [...GROUPABLE_FIELDS, ...TIME_BUCKETS] as string[];
+  for (const g of groupBy) {
+    if (groupable.includes(g)) continue;
+    const s = suggest(g, groupable);
+    throw usageError('parse --group-by', `cannot group by "${g}"${s ? ` (did you mean "${s}"?)` : ''}`, `group by one of: ${groupable.join(', ')}`);
+  }
   const metrics = o.metrics?.length ? o.metrics : DEFAULT_STATS_METRICS;
   metrics.forEach(normaliseMetric);
   const filter = resolveFilter(mergeFilterSpecs(undefined, o.filters), ctx.now(), ctx.tz);
@@ -45,7 +52,7 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
   } else if (mode === 'csv') {
     await ctx.out.write(stringify([names, ...rows.map((r) => names.map((n) => formatCell(r[n], true)))]));
   } else {
-    await ctx.out.write(renderTable(names, rows, ctx.out.columns) + '\n');
+    await ctx.out.write(renderTable(names, rows, ctx.out.columns, (d) => ctx.log.info(`left out to fit ${ctx.out.columns} columns: ${d.join(', ')} (use --json for every column)`)) + '\n');
     if (o.chart) {
       const bucket = groupBy.find((g) => (TIME_BUCKETS as readonly string[]).includes(g));
       if (bucket && groupBy.length === 1) {
