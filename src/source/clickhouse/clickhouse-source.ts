@@ -1,9 +1,10 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { groupExpr, normaliseMetric, PERCENTILES, shapeAggregateRow, type Metric } from '../aggregate-sql.js';
+import { fingerprintScope } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, FINGERPRINT_COLUMNS, type WindowFingerprint, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, type WindowFingerprint, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { CH_STATUS_CODE, CH_TS_MS, chIdent, chQueryParams, createClickHouseDialect } from './clickhouse-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -229,13 +230,9 @@ export class ClickHouseSource implements LogSource {
    */
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
     if (!windows.length) return [];
-    const cols = [...new Set([...FINGERPRINT_COLUMNS, ...columns])].filter((c) => !NEVER_READ.has(c)).map((c) => physicalColumn(this.schema, c)).filter((p): p is string => !!p);
-    const lo = Math.min(...windows.map((w) => w.start));
-    const hi = Math.max(...windows.map((w) => w.end));
+    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns);
     const params: unknown[] = [];
-    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, { ...filter, start: lo, end: hi }, params)];
-    const cost = physicalColumn(this.schema, 'cost');
-    const tokens = physicalColumn(this.schema, 'total_tokens');
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
     const inner = `SELECT ${CH_TS_MS} AS t, toUnixTimestamp64Micro(\`ver\`) AS p, ${cost ? `toFloat64(${chIdent(cost)})` : '0'} AS c, ${tokens ? `toFloat64(${chIdent(tokens)})` : '0'} AS k, ` +
       `bitAnd(cityHash64(tuple(${cols.map(chIdent).join(', ')})), 281474976710655) AS h FROM ${this.from()} ${whereClause(conds)}`;
     const bucket = windows.map((w, i) => `t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'ver' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''}, ${i}`).join(', ');

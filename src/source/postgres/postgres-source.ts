@@ -2,9 +2,10 @@ import { pgDeadlines } from '../../util/pg-timeouts.js';
 import pg from 'pg';
 import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
+import { fingerprintScope } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, FINGERPRINT_COLUMNS, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -213,13 +214,9 @@ export class PostgresSource implements LogSource {
 
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
     if (!windows.length) return [];
-    const cols = [...new Set([...FINGERPRINT_COLUMNS, ...columns])].filter((c) => !NEVER_READ.has(c)).map((c) => physicalColumn(this.schema, c)).filter((p): p is string => !!p);
-    const lo = Math.min(...windows.map((w) => w.start));
-    const hi = Math.max(...windows.map((w) => w.end));
+    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns);
     const params: unknown[] = [];
-    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, { ...filter, start: lo, end: hi }, params)];
-    const cost = physicalColumn(this.schema, 'cost');
-    const tokens = physicalColumn(this.schema, 'total_tokens');
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
     // Each value as text, NULL marked apart from '' (row_to_json-like, without building JSON).
     const text = cols.map((c) => `coalesce("${c}"::text, E'\\\\N')`).join(` || E'\\x1f' || `);
     const inner = `SELECT ${PG_TS_MS} AS t, ${this.schema.hasIncNumber ? '"inc_number"' : 'NULL::bigint'} AS p, ${cost ? `"${cost}"::float8` : '0'} AS c, ${tokens ? `"${tokens}"::float8` : '0'} AS k, ('x' || left(md5(${text}), 12))::bit(48)::bigint AS h FROM logs ${whereClause(conds)}`;

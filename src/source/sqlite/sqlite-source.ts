@@ -3,9 +3,10 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CliError, ExitCode, systemFailure } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
+import { fingerprintScope } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
-import { excluder, FINGERPRINT_COLUMNS, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { topByTime } from './top-by-time.js';
 import { registerPercentile } from './percentile-function.js';
@@ -346,13 +347,9 @@ export class SqliteSource implements LogSource {
       this.db.function('bl_row_hash', { deterministic: true, varargs: true }, rowHash);
       this.fpReady = true;
     }
-    const cols = [...new Set([...FINGERPRINT_COLUMNS, ...columns])].filter((c) => !NEVER_READ.has(c)).map((c) => physicalColumn(this.schema, c)).filter((p): p is string => !!p);
-    const lo = Math.min(...windows.map((w) => w.start));
-    const hi = Math.max(...windows.map((w) => w.end));
+    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns);
     const params: unknown[] = [];
-    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, { ...filter, start: lo, end: hi }, params)];
-    const cost = physicalColumn(this.schema, 'cost');
-    const tokens = physicalColumn(this.schema, 'total_tokens');
+    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
     const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${cost ? `"${cost}"` : '0'} AS c, ${tokens ? `"${tokens}"` : '0'} AS k, bl_row_hash(${cols.map((c) => `"${c}"`).join(', ')}) AS h FROM logs ${whereClause(conds)}`;
     const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'rowid' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''} THEN ${i}`).join(' ');
     const rows = this.db.prepare(`SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, sum(h % 281474976710656) AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner})) WHERE b IS NOT NULL GROUP BY b`).all(...params) as Array<{ b: number; n: number; c: number; k: number; h: number | bigint }>;
