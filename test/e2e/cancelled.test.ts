@@ -1,13 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-// @ts-expect-error plain JS module
-import { generateRows, writeSqlite, loadPostgres } from '../../fixtures/generator.mjs';
-import { startPostgres } from '../support/services.js';
 import { cli, ndjson } from '../support/cli.js';
+import { useTwoStores } from '../support/source-db.js';
 import { bifrostStats, derivedStatusCode, type TruthRow } from '../support/truth.js';
 
 /**
@@ -21,21 +16,11 @@ const OPTS = { rows: 1500, seed: 23, schema: 'v1.5', start: '2026-10-01T00:00:00
 const CANCELLED = '{"event_id":"evt_c","type":"request_cancelled","is_bifrost_error":true,"status_code":499,"error":{"type":"request_cancelled","message":"context canceled"}}';
 const TIMED_OUT = '{"event_id":"evt_t","type":"request_timed_out","is_bifrost_error":true,"error":{"type":"request_timed_out","message":"context deadline exceeded"}}';
 
-let dir: string;
-let sqlitePath: string;
-let pgUrl: string;
-let stopPg: (() => Promise<void>) | undefined;
-let truth: TruthRow[];
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bl-cancel-'));
-  sqlitePath = join(dir, 'logs.db');
-  writeSqlite(sqlitePath, OPTS);
-  truth = [...generateRows(OPTS)] as TruthRow[];
+const S = useTwoStores('bl-cancel-', OPTS, async (s) => {
   // Every third error row becomes cancelled; alternately with a 499 and as a timeout without a status code.
   const changed: { id: string; details: string; cost: number | null }[] = [];
   let n = 0;
-  for (const t of truth) {
+  for (const t of s.truth) {
     if (t.status !== 'error') continue;
     if (n++ % 3 !== 0) continue;
     const details = changed.length % 2 === 0 ? CANCELLED : TIMED_OUT;
@@ -47,23 +32,15 @@ beforeAll(async () => {
     changed.push({ id: t.id, details, cost });
   }
   expect(changed.length).toBeGreaterThan(10);
-  const db = new Database(sqlitePath);
+  const db = new Database(s.sqlitePath);
   const up = db.prepare(`UPDATE logs SET status = 'cancelled', error_details = ?, cost = ? WHERE id = ?`);
   db.transaction(() => { for (const c of changed) up.run(c.details, c.cost, c.id); })();
   db.close();
 
-  const pgs = await startPostgres();
-  stopPg = pgs.stop;
-  pgUrl = await pgs.createDatabase('bifrost');
-  await loadPostgres(pgUrl, OPTS);
-  const client = new pg.Client({ connectionString: pgUrl });
+  const client = new pg.Client({ connectionString: s.pgUrl });
   await client.connect();
   for (const c of changed) await client.query(`UPDATE logs SET status = 'cancelled', error_details = $1, cost = $2 WHERE id = $3`, [c.details, c.cost, c.id]);
   await client.end();
-});
-afterAll(async () => {
-  await stopPg?.();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const cancelledRate = (rows: TruthRow[]) => {
@@ -72,14 +49,14 @@ const cancelledRate = (rows: TruthRow[]) => {
 };
 
 describe.each([
-  ['sqlite', () => sqlitePath],
-  ['postgres', () => pgUrl],
+  ['sqlite', () => S.sqlitePath],
+  ['postgres', () => S.pgUrl],
 ])('cancelled rows (%s)', (_name, db) => {
   it('stats count cancelled rows as completed', async () => {
     const r = await cli(['stats', '--db', db(), '--json', '--metrics', 'total_requests,success_rate,average_latency,total_tokens,total_cost,error_rate,cancelled_rate,cancelled_count,p95_latency']);
     expect(r.code).toBe(0);
     const got = JSON.parse(r.stdout);
-    const want = { ...bifrostStats(truth), cancelled_rate: cancelledRate(truth), cancelled_count: truth.filter((t) => t.status === 'cancelled').length };
+    const want = { ...bifrostStats(S.truth), cancelled_rate: cancelledRate(S.truth), cancelled_count: S.truth.filter((t) => t.status === 'cancelled').length };
     for (const [k, v] of Object.entries(want)) expect(got[k]).toBeCloseTo(v as number, 6);
     expect(got.success_rate + got.error_rate + got.cancelled_rate).toBeCloseTo(100, 6);
   });
@@ -89,7 +66,7 @@ describe.each([
     expect(r.code).toBe(0);
     const rows = ndjson(r.stdout);
     const groups = new Map<string, TruthRow[]>();
-    for (const t of truth) groups.set(t.provider, [...(groups.get(t.provider) ?? []), t]);
+    for (const t of S.truth) groups.set(t.provider, [...(groups.get(t.provider) ?? []), t]);
     expect(rows).toHaveLength(groups.size);
     for (const row of rows) {
       const g = groups.get(row.provider as string)!;
@@ -111,19 +88,19 @@ describe.each([
   it('--status cancelled and --status-codes 499 select them', async () => {
     const a = await cli(['query', '--db', db(), '--json', '--status', 'cancelled', '--all', '--fields', 'request_id']);
     expect(a.code).toBe(0);
-    expect(ndjson(a.stdout).map((x) => x.request_id).sort()).toEqual(truth.filter((t) => t.status === 'cancelled').map((t) => t.id).sort());
+    expect(ndjson(a.stdout).map((x) => x.request_id).sort()).toEqual(S.truth.filter((t) => t.status === 'cancelled').map((t) => t.id).sort());
     const b = await cli(['query', '--db', db(), '--json', '--status-codes', '499', '--all', '--fields', 'request_id']);
     expect(b.code).toBe(0);
-    expect(ndjson(b.stdout).map((x) => x.request_id).sort()).toEqual(truth.filter((t) => derivedStatusCode(t) === 499).map((t) => t.id).sort());
-    expect(ndjson(b.stdout).length).toBe(truth.filter((t) => t.status === 'cancelled').length);
+    expect(ndjson(b.stdout).map((x) => x.request_id).sort()).toEqual(S.truth.filter((t) => derivedStatusCode(t) === 499).map((t) => t.id).sort());
+    expect(ndjson(b.stdout).length).toBe(S.truth.filter((t) => t.status === 'cancelled').length);
   });
 
   it('the record of a cancelled row has its status code and error fields', async () => {
     const r = await cli(['export', '--db', db(), '--dest', 'stdout', '--format', 'jsonl', '--status', 'cancelled', '--fields', 'request_id,status,status_code,error_type,error_code,error_message']);
     expect(r.code).toBe(0);
     const recs = ndjson(r.stdout);
-    const byId = new Map(truth.map((t) => [t.id, t]));
-    expect(recs.length).toBe(truth.filter((t) => t.status === 'cancelled').length);
+    const byId = new Map(S.truth.map((t) => [t.id, t]));
+    expect(recs.length).toBe(S.truth.filter((t) => t.status === 'cancelled').length);
     for (const rec of recs) {
       const t = byId.get(rec.request_id as string)!;
       const e = JSON.parse(t.error_details);

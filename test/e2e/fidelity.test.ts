@@ -1,12 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-// @ts-expect-error plain JS module
-import { generateRows, writeSqlite, loadPostgres } from '../../fixtures/generator.mjs';
 import pg from 'pg';
-import { startPostgres } from '../support/services.js';
 import { cli, ndjson } from '../support/cli.js';
+import { useTwoStores } from '../support/source-db.js';
 import type { TruthRow } from '../support/truth.js';
 
 /**
@@ -17,26 +14,7 @@ import type { TruthRow } from '../support/truth.js';
  */
 const OPTS = { rows: 2000, seed: 31, schema: 'newer', start: '2026-10-01T00:00:00Z', days: 2 };
 
-let dir: string;
-let sqlitePath: string;
-let pgUrl: string;
-let stopPg: (() => Promise<void>) | undefined;
-let truth: TruthRow[];
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bl-fid-'));
-  sqlitePath = join(dir, 'logs.db');
-  writeSqlite(sqlitePath, OPTS);
-  truth = [...generateRows(OPTS)] as TruthRow[];
-  const pg = await startPostgres();
-  stopPg = pg.stop;
-  pgUrl = await pg.createDatabase('bifrost');
-  await loadPostgres(pgUrl, OPTS);
-});
-afterAll(async () => {
-  await stopPg?.();
-  rmSync(dir, { recursive: true, force: true });
-});
+const S = useTwoStores('bl-fid-', OPTS);
 
 const arr = (text: unknown): unknown[] => {
   try {
@@ -47,7 +25,7 @@ const arr = (text: unknown): unknown[] => {
   }
 };
 const canonicalOnly = () => {
-  const r = truth.find((t) => t.canonical_model_name && t.canonical_model_name !== t.model);
+  const r = S.truth.find((t) => t.canonical_model_name && t.canonical_model_name !== t.model);
   return r ? String(r.canonical_model_name) : '';
 };
 
@@ -57,8 +35,8 @@ const cases: Case[] = [
   { name: 'teams: team_id or team_ids', args: () => ['--teams', 'team-data'], keep: (r) => r.team_id === 'team-data' || arr(r.team_ids).includes('team-data') },
   {
     name: 'customers: customer_id or customer_ids',
-    args: () => ['--customers', String(truth.find((t) => t.customer_id)!.customer_id)],
-    keep: (r) => { const v = truth.find((t) => t.customer_id)!.customer_id; return r.customer_id === v || arr(r.customer_ids).includes(v); },
+    args: () => ['--customers', String(S.truth.find((t) => t.customer_id)!.customer_id)],
+    keep: (r) => { const v = S.truth.find((t) => t.customer_id)!.customer_id; return r.customer_id === v || arr(r.customer_ids).includes(v); },
   },
   { name: 'min cost excludes NULL cost', args: () => ['--min-cost', '0'], keep: (r) => r.cost !== null && r.cost !== undefined && Number(r.cost) >= 0 },
   { name: 'max cost excludes NULL cost', args: () => ['--max-cost', '0.01'], keep: (r) => r.cost !== null && r.cost !== undefined && Number(r.cost) <= 0.01 },
@@ -66,26 +44,26 @@ const cases: Case[] = [
 
 for (const dialect of ['sqlite', 'postgres'] as const) {
   describe(`Bifrost's filters on ${dialect}`, () => {
-    const db = () => (dialect === 'sqlite' ? sqlitePath : pgUrl);
+    const db = () => (dialect === 'sqlite' ? S.sqlitePath : S.pgUrl);
     it.each(cases.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
       const r = await cli(['query', '--db', db(), '--all', '--json', '--fields', 'request_id', ...c.args()]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const got = ndjson(r.stdout).map((x) => x.request_id).sort();
-      const want = truth.filter(c.keep).map((x) => x.id).sort();
+      const want = S.truth.filter(c.keep).map((x) => x.id).sort();
       expect(want.length).toBeGreaterThan(0);
       expect(got).toEqual(want);
     });
   });
 
   describe(`records on ${dialect}`, () => {
-    const db = () => (dialect === 'sqlite' ? sqlitePath : pgUrl);
+    const db = () => (dialect === 'sqlite' ? S.sqlitePath : S.pgUrl);
     it("keeps Bifrost's '' model as '' and truncates timestamps to the millisecond", async () => {
       const r = await cli(['query', '--db', db(), '--all', '--json', '--fields', 'request_id,model,timestamp']);
       expect(r.code).toBe(0);
       const byId = new Map(ndjson(r.stdout).map((x) => [x.request_id, x]));
-      const empty = truth.filter((t) => t.model === '');
-      for (const t of truth) {
+      const empty = S.truth.filter((t) => t.model === '');
+      for (const t of S.truth) {
         const rec = byId.get(t.id)!;
         expect(rec.model).toBe(t.model);
         expect(rec.timestamp).toBe(new Date(t.__ts_ms).toISOString());
@@ -96,7 +74,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 
   if (dialect === 'postgres') {
     it('exports rows whose inc_number is NULL (written before Bifrost added the column)', async () => {
-      const client = new pg.Client({ connectionString: pgUrl });
+      const client = new pg.Client({ connectionString: S.pgUrl });
       await client.connect();
       const probe = await client.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'logs' AND column_name = 'inc_number'`);
       expect(probe.rows[0].n).toBe(1);
@@ -107,12 +85,12 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       } finally {
         await client.end();
       }
-      const state = mkdtempSync(join(dir, 'state-'));
-      const r = await cli(['export', '--db', pgUrl, '--dest', 'stdout', '--format', 'jsonl', '--fields', 'request_id',
+      const state = mkdtempSync(join(S.dir, 'state-'));
+      const r = await cli(['export', '--db', S.pgUrl, '--dest', 'stdout', '--format', 'jsonl', '--fields', 'request_id',
         '--since', '2026-09-30T00:00:00Z', '--until', '2026-10-04T00:00:00Z', '--state-dir', state]);
       expect(r.code).toBe(0);
       const got = ndjson(r.stdout).map((x) => x.request_id).sort();
-      expect(got).toEqual(truth.filter((t) => t.status !== 'processing').map((t) => t.id).sort());
+      expect(got).toEqual(S.truth.filter((t) => t.status !== 'processing').map((t) => t.id).sort());
     });
   }
 }

@@ -1,37 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-// @ts-expect-error plain JS module
-import { generateRows, writeSqlite, loadPostgres } from '../../fixtures/generator.mjs';
-import { startPostgres } from '../support/services.js';
+import { describe, expect, it } from 'vitest';
 import { cli, ndjson } from '../support/cli.js';
+import { useTwoStores } from '../support/source-db.js';
 import { bifrostStats, derivedStatusCode, metadataOf, type TruthRow } from '../support/truth.js';
 
 const OPTS = { rows: 3000, seed: 11, schema: 'v1.5', start: '2026-10-01T00:00:00Z', days: 4 };
 const START = Date.parse('2026-10-02T00:00:00Z');
 const END = Date.parse('2026-10-03T00:00:00Z');
 
-let dir: string;
-let sqlitePath: string;
-let pgUrl: string;
-let stopPg: (() => Promise<void>) | undefined;
-let truth: TruthRow[];
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bl-qs-'));
-  sqlitePath = join(dir, 'logs.db');
-  writeSqlite(sqlitePath, OPTS);
-  truth = [...generateRows(OPTS)] as TruthRow[];
-  const pg = await startPostgres();
-  stopPg = pg.stop;
-  pgUrl = await pg.createDatabase('bifrost');
-  await loadPostgres(pgUrl, OPTS);
-});
-afterAll(async () => {
-  await stopPg?.();
-  rmSync(dir, { recursive: true, force: true });
-});
+const S = useTwoStores('bl-qs-', OPTS);
 
 const mode = (r: TruthRow) => r;
 void mode;
@@ -44,18 +20,18 @@ const most = (values: unknown[]) => {
 interface Case { name: string; args: () => string[]; keep: (r: TruthRow) => boolean }
 const cases: Case[] = [
   { name: 'window [since, until)', args: () => ['--since', new Date(START).toISOString(), '--until', new Date(END).toISOString()], keep: (r) => r.__ts_ms >= START && r.__ts_ms < END },
-  { name: 'providers', args: () => ['--providers', most(truth.map((r) => r.provider))], keep: (r) => r.provider === most(truth.map((x) => x.provider)) },
-  { name: 'models', args: () => ['--models', most(truth.map((r) => r.model))], keep: (r) => r.model === most(truth.map((x) => x.model)) },
-  { name: 'customers', args: () => ['--customers', most(truth.map((r) => r.customer_id))], keep: (r) => r.customer_id === most(truth.map((x) => x.customer_id)) },
+  { name: 'providers', args: () => ['--providers', most(S.truth.map((r) => r.provider))], keep: (r) => r.provider === most(S.truth.map((x) => x.provider)) },
+  { name: 'models', args: () => ['--models', most(S.truth.map((r) => r.model))], keep: (r) => r.model === most(S.truth.map((x) => x.model)) },
+  { name: 'customers', args: () => ['--customers', most(S.truth.map((r) => r.customer_id))], keep: (r) => r.customer_id === most(S.truth.map((x) => x.customer_id)) },
   { name: 'status codes', args: () => ['--status-codes', '429,500'], keep: (r) => [429, 500].includes(derivedStatusCode(r) as number) },
   { name: 'latency range', args: () => ['--min-latency-ms', '200', '--max-latency-ms', '900'], keep: (r) => Number(r.latency) >= 200 && Number(r.latency) <= 900 },
   { name: 'has errors', args: () => ['--has-errors'], keep: (r) => r.status === 'error' },
   { name: 'no errors', args: () => ['--has-errors', 'false'], keep: (r) => r.status === 'success' },
   { name: 'status', args: () => ['--status', 'processing'], keep: (r) => r.status === 'processing' },
   { name: 'objects (legacy spellings too)', args: () => ['--objects', 'chat_completion,embedding'], keep: (r) => ['chat_completion', 'chat.completion', 'embedding', 'list'].includes(r.object_type) },
-  { name: 'virtual keys', args: () => ['--virtual-keys', most(truth.map((r) => r.virtual_key_id))], keep: (r) => r.virtual_key_id === most(truth.map((x) => x.virtual_key_id)) },
-  { name: 'teams', args: () => ['--teams', most(truth.map((r) => r.team_id))], keep: (r) => r.team_id === most(truth.map((x) => x.team_id)) },
-  { name: 'users', args: () => ['--users', most(truth.map((r) => r.user_id))], keep: (r) => r.user_id === most(truth.map((x) => x.user_id)) },
+  { name: 'virtual keys', args: () => ['--virtual-keys', most(S.truth.map((r) => r.virtual_key_id))], keep: (r) => r.virtual_key_id === most(S.truth.map((x) => x.virtual_key_id)) },
+  { name: 'teams', args: () => ['--teams', most(S.truth.map((r) => r.team_id))], keep: (r) => r.team_id === most(S.truth.map((x) => x.team_id)) },
+  { name: 'users', args: () => ['--users', most(S.truth.map((r) => r.user_id))], keep: (r) => r.user_id === most(S.truth.map((x) => x.user_id)) },
   { name: 'tokens', args: () => ['--min-tokens', '100', '--max-tokens', '2000'], keep: (r) => Number(r.total_tokens) >= 100 && Number(r.total_tokens) <= 2000 },
   { name: 'cost (a NULL cost never matches, as in Bifrost)', args: () => ['--min-cost', '0', '--max-cost', '0.001'], keep: (r) => r.cost !== null && r.cost !== undefined && Number(r.cost) >= 0 && Number(r.cost) <= 0.001 },
   { name: 'search with LIKE metacharacters', args: () => ['--search', '%'], keep: (r) => String(r.content_summary ?? '').includes('%') },
@@ -65,13 +41,13 @@ const cases: Case[] = [
 
 for (const dialect of ['sqlite', 'postgres'] as const) {
   describe(`query on ${dialect}`, () => {
-    const db = () => (dialect === 'sqlite' ? sqlitePath : pgUrl);
+    const db = () => (dialect === 'sqlite' ? S.sqlitePath : S.pgUrl);
     it.each(cases.map((c) => [c.name, c] as const))('filter: %s', async (_n, c) => {
       const r = await cli(['query', '--db', db(), '--all', '--json', '--fields', 'request_id', ...c.args()]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const got = ndjson(r.stdout).map((x) => x.request_id).sort();
-      const want = truth.filter(c.keep).map((x) => x.id).sort();
+      const want = S.truth.filter(c.keep).map((x) => x.id).sort();
       expect(want.length).toBeGreaterThan(0);
       expect(got).toEqual(want);
     });
@@ -80,9 +56,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const r = await cli(['query', '--db', db(), '--all', '--json', '--sort', 'timestamp', '--order', 'asc']);
       expect(r.code).toBe(0);
       const recs = ndjson(r.stdout);
-      expect(recs).toHaveLength(truth.length);
+      expect(recs).toHaveLength(S.truth.length);
       expect(Object.keys(recs[0])).toEqual(['timestamp', 'request_id', 'customer_id', 'provider', 'model', 'endpoint', 'method', 'status_code', 'latency_ms', 'input_tokens', 'output_tokens', 'cost_usd']);
-      const byId = new Map(truth.map((t) => [t.id, t]));
+      const byId = new Map(S.truth.map((t) => [t.id, t]));
       for (const rec of recs) {
         const t = byId.get(rec.request_id)!;
         expect(rec.timestamp).toBe(new Date(t.__ts_ms).toISOString());
@@ -97,7 +73,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     it('limits, offsets and sorts', async () => {
       const r = await cli(['query', '--db', db(), '--json', '--sort', 'latency', '--order', 'desc', '--limit', '5', '--offset', '2', '--fields', 'request_id,latency_ms']);
       const got = ndjson(r.stdout).map((x) => x.request_id);
-      const want = [...truth].sort((a, b) => Number(b.latency) - Number(a.latency)).slice(2, 7).map((x) => x.id);
+      const want = [...S.truth].sort((a, b) => Number(b.latency) - Number(a.latency)).slice(2, 7).map((x) => x.id);
       expect(got).toEqual(want);
       const d = await cli(['query', '--db', db(), '--json']);
       expect(ndjson(d.stdout)).toHaveLength(100);
@@ -107,7 +83,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const r = await cli(['stats', '--db', db(), '--json', '--since', new Date(START).toISOString(), '--until', new Date(END).toISOString()]);
       expect(r.code).toBe(0);
       const got = JSON.parse(r.stdout);
-      const want = bifrostStats(truth.filter((t) => t.__ts_ms >= START && t.__ts_ms < END));
+      const want = bifrostStats(S.truth.filter((t) => t.__ts_ms >= START && t.__ts_ms < END));
       for (const [k, v] of Object.entries(want)) expect(got[k]).toBeCloseTo(v as number, 6);
     });
 
@@ -116,7 +92,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(r.code).toBe(0);
       const rows = ndjson(r.stdout);
       const groups = new Map<string, TruthRow[]>();
-      for (const t of truth) {
+      for (const t of S.truth) {
         const k = `${new Date(t.__ts_ms).toISOString().slice(0, 10)}|${t.provider}`;
         groups.set(k, [...(groups.get(k) ?? []), t]);
       }
@@ -134,7 +110,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const r = await cli(['stats', '--db', db(), '--json', '--bucket', 'day', '--tz', 'Asia/Kolkata', '--metrics', 'total_requests']);
       const rows = ndjson(r.stdout);
       const counts = new Map<string, number>();
-      for (const t of truth) {
+      for (const t of S.truth) {
         const day = new Date(t.__ts_ms + 5.5 * 3_600_000).toISOString().slice(0, 10);
         counts.set(day, (counts.get(day) ?? 0) + 1);
       }

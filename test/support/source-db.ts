@@ -1,6 +1,12 @@
 import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 // @ts-expect-error plain JS module
-import { writeSqlite } from '../../fixtures/generator.mjs';
+import { generateRows, loadPostgres, writeSqlite } from '../../fixtures/generator.mjs';
+import { startPostgres } from './services.js';
+import type { TruthRow } from './truth.js';
 
 /** A source row as the warehouse tests count it, read back from the SQLite DB itself. */
 export interface SourceRow { id: string; status: string; ms: number; cost: number | null; prompt_tokens: number | null }
@@ -29,4 +35,37 @@ export function writeSourceDb(path: string, opts: Record<string, unknown>): Sour
   } finally {
     src.close();
   }
+}
+
+/** The same generated rows in a SQLite DB and an embedded Postgres, and the rows themselves as the truth. */
+export interface TwoStores {
+  dir: string;
+  sqlitePath: string;
+  pgUrl: string;
+  truth: TruthRow[];
+}
+
+/**
+ * Registers the suite's beforeAll/afterAll: generates the rows into both stores (a temp dir, a Postgres of
+ * its own), then lets `prepare` change both stores and the truth alike before the tests run.
+ */
+export function useTwoStores(prefix: string, opts: Record<string, unknown>, prepare?: (s: TwoStores) => Promise<void>): TwoStores {
+  const s = {} as TwoStores;
+  let stopPg: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    s.dir = mkdtempSync(join(tmpdir(), prefix));
+    s.sqlitePath = join(s.dir, 'logs.db');
+    writeSqlite(s.sqlitePath, opts);
+    s.truth = [...generateRows(opts)] as TruthRow[];
+    const pg = await startPostgres();
+    stopPg = pg.stop;
+    s.pgUrl = await pg.createDatabase('bifrost');
+    await loadPostgres(s.pgUrl, opts);
+    await prepare?.(s);
+  });
+  afterAll(async () => {
+    await stopPg?.();
+    if (s.dir) rmSync(s.dir, { recursive: true, force: true });
+  });
+  return s;
 }
