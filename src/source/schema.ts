@@ -66,3 +66,23 @@ export function objectTypeSpellings(name: string): string[] {
   for (const [legacy, modern] of Object.entries(LEGACY_OBJECT_TYPES)) if (modern === canonical) out.add(legacy);
   return [...out];
 }
+
+/** SQL for the four values every reader adds after the record's columns, in this order. */
+export interface ReadExtras { tsMs: string; statusCode: string; position: string; passthroughParams: string }
+
+/**
+ * The select list of a read: each requested column once (never the ones that are never read), through the
+ * dialect's `column` expression, then `__ts_ms`, `__status_code`, `__pos` and `__pt_params`.
+ */
+export function readSelectList(columns: readonly string[], column: (name: string) => string, extras: ReadExtras): { sql: string; names: string[] } {
+  const names: string[] = [];
+  const parts: string[] = [];
+  for (const c of columns) {
+    if (NEVER_READ.has(c) || names.includes(c)) continue;
+    names.push(c);
+    parts.push(column(c));
+  }
+  names.push('__ts_ms', '__status_code', '__pos', '__pt_params');
+  parts.push(extras.tsMs, extras.statusCode, extras.position, extras.passthroughParams);
+  return { sql: parts.join(', '), names };
+}

@@ -3,7 +3,7 @@ import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { groupExpr, normaliseMetric, PERCENTILES, shapeAggregateRow, type Metric } from '../aggregate-sql.js';
 import { fingerprintScope } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
-import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
+import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { CH_STATUS_CODE, CH_TS_MS, chIdent, chQueryParams, createClickHouseDialect } from './clickhouse-dialect.js';
 
@@ -114,17 +114,12 @@ export class ClickHouseSource implements LogSource {
   }
 
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
-    const names: string[] = [];
-    const parts: string[] = [];
-    for (const c of columns) {
-      if (NEVER_READ.has(c) || names.includes(c)) continue;
-      names.push(c);
-      parts.push(this.colExpr(c));
-    }
-    names.push('__ts_ms', '__status_code', '__pos', '__pt_params');
-    parts.push(CH_TS_MS, CH_STATUS_CODE, 'toFloat64(toUnixTimestamp64Micro(`ver`))', "if(`object_type` = 'passthrough', `params`, NULL)");
-    return { sql: parts.join(', '), names };
+    return readSelectList(columns, (c) => this.colExpr(c), {
+      tsMs: CH_TS_MS, statusCode: CH_STATUS_CODE, position: 'toFloat64(toUnixTimestamp64Micro(`ver`))',
+      passthroughParams: "if(`object_type` = 'passthrough', `params`, NULL)",
+    });
   }
+
 
   private positionConds(range: { after?: SourcePosition; upTo?: SourcePosition } | undefined, params: unknown[]): string[] {
     const c: string[] = [];

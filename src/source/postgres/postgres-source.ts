@@ -4,7 +4,7 @@ import { CliError, ExitCode, isUnreachable } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { fingerprintScope } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
-import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
+import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
 
@@ -111,17 +111,12 @@ export class PostgresSource implements LogSource {
   }
 
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
-    const names: string[] = [];
-    const parts: string[] = [];
-    for (const c of columns) {
-      if (NEVER_READ.has(c) || names.includes(c)) continue;
-      names.push(c);
-      parts.push(this.colExpr(c));
-    }
-    names.push('__ts_ms', '__status_code', '__pos', '__pt_params');
-    parts.push(PG_TS_MS, PG_STATUS_CODE, this.schema.hasIncNumber ? '"inc_number"::float8' : 'NULL', `CASE WHEN "object_type" = 'passthrough' THEN "params"::text END`);
-    return { sql: parts.join(', '), names };
+    return readSelectList(columns, (c) => this.colExpr(c), {
+      tsMs: PG_TS_MS, statusCode: PG_STATUS_CODE, position: this.schema.hasIncNumber ? '"inc_number"::float8' : 'NULL',
+      passthroughParams: `CASE WHEN "object_type" = 'passthrough' THEN "params"::text END`,
+    });
   }
+
 
   private positionConds(range: { after?: SourcePosition; upTo?: SourcePosition } | undefined, params: unknown[]): string[] {
     const c: string[] = [];

@@ -5,7 +5,7 @@ import { CliError, ExitCode, systemFailure } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { fingerprintScope } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
-import { missingCoreColumns, NEVER_READ, physicalColumn, type DetectedSchema } from '../schema.js';
+import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { topByTime } from './top-by-time.js';
@@ -164,18 +164,10 @@ export class SqliteSource implements LogSource {
   }
 
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
-    const names: string[] = [];
-    const parts: string[] = [];
-    for (const c of columns) {
-      if (NEVER_READ.has(c) || names.includes(c)) continue;
-      const p = physicalColumn(this.schema, c);
-      names.push(c);
-      parts.push(p ? `"${p}"` : 'NULL');
-    }
-    names.push('__ts_ms', '__status_code', '__pos', '__pt_params');
-    parts.push(`${SQLITE_TS_MS}`, SQLITE_STATUS_CODE, 'rowid', `CASE WHEN "object_type" = 'passthrough' THEN "params" END`);
-    return { sql: parts.join(', '), names };
+    return readSelectList(columns, (c) => { const p = physicalColumn(this.schema, c); return p ? `"${p}"` : 'NULL'; },
+      { tsMs: SQLITE_TS_MS, statusCode: SQLITE_STATUS_CODE, position: 'rowid', passthroughParams: `CASE WHEN "object_type" = 'passthrough' THEN "params" END` });
   }
+
 
   async position(): Promise<SourcePosition> {
     const r = this.db.prepare('SELECT max(rowid) AS m FROM logs').get() as { m: number | null };
