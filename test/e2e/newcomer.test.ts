@@ -431,3 +431,17 @@ describe('relative paths in a config file', () => {
     expect(v.code, v.stderr).toBe(0);
   });
 });
+
+describe('rows still processing', () => {
+  it('an export says how many rows of its window are still processing and were left out', async () => {
+    const lo = Date.parse('2026-10-01T00:00:00Z'), hi = Date.parse('2026-10-02T00:00:00Z');
+    const inWindow = truth.filter((t) => (t as any).__ts_ms >= lo && (t as any).__ts_ms < hi);
+    const processing = inWindow.filter((t) => t.status === 'processing').length;
+    expect(processing).toBeGreaterThan(0);
+    const out = join(dir, `out${++n}`);
+    const r = await cli(['export', ...base(), '--since', '2026-10-01', '--until', '2026-10-02', '--dest', 'file', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`logs: ${inWindow.filter(isCompleted).length.toLocaleString('en-US')} rows, 1 file`);
+    expect(r.stderr).toContain(`logs: ${processing.toLocaleString('en-US')} rows are still processing in the gateway and were left out`);
+  });
+});
