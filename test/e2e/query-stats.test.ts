@@ -80,6 +80,22 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(ndjson(d.stdout)).toHaveLength(100);
     });
 
+    it('a v1.5 DB: the fields of later columns are null, cost_breakdown is token_usage.cost as stored', async () => {
+      const later = ['input_cost_usd', 'output_cost_usd', 'additional_cost_usd', 'upstream_latency_ms', 'overhead_latency_ms', 'session_id',
+        'project_id', 'project_name', 'user_agent', 'app', 'service_tier', 'tool_call_names', 'team_ids', 'customer_ids', 'canonical_model_name', 'served_model'];
+      const r = await cli(['query', '--db', db(), '--all', '--json', '--fields', ['request_id', 'cost_breakdown', 'cached_read_tokens', ...later].join(',')]);
+      expect(r.code, r.stderr).toBe(0);
+      const byId = new Map(S.truth.map((t) => [t.id, t]));
+      for (const rec of ndjson(r.stdout)) {
+        const t = byId.get(rec.request_id)!;
+        for (const f of later) expect(rec[f], f).toBeNull();
+        let usage: any = null;
+        try { usage = JSON.parse(t.token_usage); } catch { /* malformed: no breakdown */ }
+        expect(rec.cost_breakdown).toEqual(usage && typeof usage === 'object' ? usage.cost ?? null : null);
+        expect(rec.cached_read_tokens).toBe(t.cached_read_tokens);
+      }
+    });
+
     it("stats match Bifrost's definitions computed independently", async () => {
       const r = await cli(['stats', '--db', db(), '--json', '--since', new Date(START).toISOString(), '--until', new Date(END).toISOString()]);
       expect(r.code).toBe(0);
