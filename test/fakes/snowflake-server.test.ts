@@ -20,6 +20,8 @@ let dir: string;
 const warnings: string[] = [];
 /** Every socket this process opens while the suite runs (installed before the SDK is loaded). */
 const sockets: string[] = [];
+/** Endpoints of fakes a test starts for itself (their sockets are the fake's too). */
+const otherFakes: string[] = [];
 const realConnect = net.Socket.prototype.connect;
 /** process.umask() without an argument is deprecated: read it by setting and restoring. */
 const readUmask = () => { const m = process.umask(0o022); process.umask(m); return m; };
@@ -261,13 +263,15 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
     await destroy(c);
   });
 
-  it('a staged file that is not encrypted as the PUT answer said fails the COPY and is a violation (stop() would fail)', async () => {
-    const c = await connect();
+  it('a staged file that is not encrypted as the PUT answer said fails the COPY and is a violation: stop() fails', async () => {
+    const own = await startFakeSnowflake({ username: 'tester', password: 'secret' });
+    otherFakes.push(`127.0.0.1:${new URL(own.url).port}`, `127.0.0.1:${own.stageStore.s3.port}`);
+    const c = await connect(own.connectionOptions);
     await exec(c, 'CREATE TABLE DB.PUBLIC.RAW (ID INTEGER)');
     const file = join(dir, 'raw.ndjson');
     writeFileSync(file, '{"ID": 1}\n');
     await exec(c, `PUT file://${file} @%RAW/in/ AUTO_COMPRESS = FALSE`);
-    const { s3, bucket } = fake.stageStore;
+    const { s3, bucket } = own.stageStore;
     const [obj] = s3.storedObjects(bucket).filter((o) => o.key.endsWith('/in/raw.ndjson'));
     expect(obj).toBeDefined();
     const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
@@ -281,17 +285,18 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
       const envelope = Object.fromEntries(Object.entries(obj!.metadata).filter(([k]) => k.startsWith('x-amz-meta-')).map(([k, v]) => [k.slice('x-amz-meta-'.length), v]));
       await raw.send(new PutObjectCommand({ Bucket: bucket, Key: obj!.key, Body: Buffer.alloc(obj!.body.length, 7), Metadata: envelope }));
       await expect(exec(c, copy)).rejects.toMatchObject({ code: '091001', message: expect.stringMatching(/does not decrypt|do not match its sfc-digest/) });
-      expect(fake.tables.get('DB.PUBLIC.RAW')!.rows).toEqual([]);
-      expect(fake.violations).toHaveLength(2);
-      expect(fake.violations[0]).toMatch(/^staged file @%DB\.PUBLIC\.RAW\/in\/raw\.ndjson: it is not client-side encrypted/);
+      expect(own.tables.get('DB.PUBLIC.RAW')!.rows).toEqual([]);
+      expect(own.violations).toHaveLength(2);
+      expect(own.violations[0]).toMatch(/^staged file @%DB\.PUBLIC\.RAW\/in\/raw\.ndjson: it is not client-side encrypted/);
       // 3. the SDK's own encrypted PUT loads
       await exec(c, `PUT file://${file} @%RAW/in/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE`);
       expect(await exec(c, copy)).toEqual([expect.objectContaining({ status: 'LOADED', rows_loaded: 1 })]);
+      await destroy(c);
     } finally {
       raw.destroy();
-      fake.violations.length = 0; // shown on purpose; any other violation fails stop() in afterAll
     }
-    await destroy(c);
+    // A suite that let such a file through fails: stop() rejects while violations are recorded.
+    await expect(own.stop()).rejects.toThrow(/staged files that were not encrypted as the PUT answer said:\nstaged file @%DB\.PUBLIC\.RAW/);
   });
 
   it('array binds past CLIENT_STAGE_ARRAY_BINDING_THRESHOLD: the SDK falls back to inline binds', async () => {
@@ -330,7 +335,7 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
     await new Promise((r) => setTimeout(r, 300)); // the SDK's platform detection times out after 200 ms
     expect(sockets.length).toBeGreaterThan(0);
     // the fake's own two endpoints: its REST API and the S3 server its stages live on (PUT uploads there)
-    const own = [`127.0.0.1:${new URL(fake.url).port}`, `127.0.0.1:${fake.stageStore.s3.port}`];
+    const own = [`127.0.0.1:${new URL(fake.url).port}`, `127.0.0.1:${fake.stageStore.s3.port}`, ...otherFakes];
     expect(sockets.filter((x) => !own.includes(x))).toEqual([]);
     expect(sockets).toContain(own[1]);
   });
