@@ -104,6 +104,7 @@ export interface FakeSnowflakeOptions {
    */
   publicKeys?: Record<string, string>;
 }
+export type SfPrivilege = 'stage write' | 'CREATE TABLE' | 'INSERT' | 'DELETE';
 export interface FakeSnowflake {
   url: string;
   /** Pass to snowflake.createConnection together with username/password (and database/schema/…). */
@@ -119,8 +120,13 @@ export interface FakeSnowflake {
   violations: string[];
   /** Why each refused SNOWFLAKE_JWT login was refused, in order. */
   jwtRefusals: string[];
-  /** Privileges the session's role lacks: 'stage write' refuses PUT and REMOVE (003001), as Snowflake does without them. */
-  withheld: Set<'stage write'>;
+  /**
+   * Privileges the session's role lacks, refused with 003001 (SQL access control error) as Snowflake
+   * does: 'stage write' PUT and REMOVE; 'CREATE TABLE' on the schema, temporary tables included;
+   * 'INSERT' / 'DELETE' on permanent tables (INSERT covers COPY INTO). A session's own temporary
+   * tables are always writable (it owns them).
+   */
+  withheld: Set<SfPrivilege>;
   /** `ALTER USER <user> SET RSA_PUBLIC_KEY = <pem>`. */
   registerPublicKey(user: string, pem: string): void;
   /** Logins seen: user, authenticator, database/schema/warehouse/role asked for. */
@@ -671,7 +677,10 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   const statements: FakeStatement[] = [];
   const logins: FakeSnowflake['logins'] = [];
   const jwtRefusals: string[] = [];
-  const withheld = new Set<'stage write'>();
+  const withheld = new Set<SfPrivilege>();
+  const denied = (what: string) => sfErr('003001', '42501', `SQL access control error:\nInsufficient privileges to operate on ${what}`);
+  /** Refuses a write to a permanent table whose privilege is withheld. */
+  const mayWrite = (t: Table, priv: 'INSERT' | 'DELETE') => { if (!t.temporary && withheld.has(priv)) throw denied(`table '${t.name.split('.').pop()}'`); };
   const sessions = new Map<string, Session>();
   const results = new Map<string, { body: unknown; status: string; error?: SfError }>();
   const failures: { match: RegExp | string; err: SfError; times: number }[] = [];
@@ -1159,6 +1168,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   const copyInto = async (s: Session, p: Parser): Promise<QueryResult> => {
     p.expectKw('COPY', 'INTO');
     const t = mustTable(s, p.name());
+    mayWrite(t, 'INSERT');
     const targetCols = parseColumnList(p);
     p.expectKw('FROM');
     const st = p.next();
@@ -1237,7 +1247,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     for (const f of failures) {
       if (f.times > 0 && (typeof f.match === 'string' ? sql.toUpperCase().includes(f.match.toUpperCase()) : f.match.test(sql))) { f.times--; throw f.err; }
     }
-    if (withheld.has('stage write') && /^\s*(PUT|REMOVE|RM)\s/i.test(sql)) throw sfErr('003001', '42501', `SQL access control error:\nInsufficient privileges to operate on stage '${/@\S*/.exec(sql)?.[0] ?? ''}'`);
+    if (withheld.has('stage write') && /^\s*(PUT|REMOVE|RM)\s/i.test(sql)) throw denied(`stage '${/@\S*/.exec(sql)?.[0] ?? ''}'`);
     if (/^\s*PUT\s/i.test(sql)) return put(s, sql, queryId);
     if (/^\s*GET\s/i.test(sql)) throw unsupported(sql);
     const p = new Parser(tokenize(sql), sql);
@@ -1319,6 +1329,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         if (!p.kw('TABLE')) throw unsupported(sql); // includes CREATE STAGE (so the SDK sends array binds inline)
         const ifNot = p.kw('IF', 'NOT', 'EXISTS');
         const key = qualify(s, p.name(), 'CREATE TABLE');
+        if (withheld.has('CREATE TABLE')) throw denied(`schema '${key.split('.')[1]}'`);
         const columns = colDefs(p);
         p.options(); // COMMENT = '…', DATA_RETENTION_TIME_IN_DAYS = …
         p.end();
@@ -1362,6 +1373,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         p.expectKw('FROM');
         const parts = p.name();
         const t = mustTable(s, parts);
+        mayWrite(t, 'DELETE');
         const alias = p.alias();
         const where = p.kw('WHERE') ? p.expr() : undefined;
         p.end();
@@ -1380,6 +1392,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         const overwrite = p.kw('OVERWRITE');
         p.expectKw('INTO');
         const t = mustTable(s, p.name());
+        mayWrite(t, 'INSERT');
         const cols = parseColumnList(p) ?? t.columns.map((c) => c.name);
         const out: Record<string, unknown>[] = [];
         if (p.kw('VALUES')) {
