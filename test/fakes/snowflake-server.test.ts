@@ -291,12 +291,17 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
       // 3. the SDK's own encrypted PUT loads
       await exec(c, `PUT file://${file} @%RAW/in/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE`);
       expect(await exec(c, copy)).toEqual([expect.objectContaining({ status: 'LOADED', rows_loaded: 1 })]);
+      // 4. an unencrypted upload next to it that nothing COPYs: found when the fake stops
+      await raw.send(new PutObjectCommand({ Bucket: bucket, Key: obj!.key.replace(/raw\.ndjson$/, 'stray.ndjson'), Body: readFileSync(file) }));
       await destroy(c);
     } finally {
       raw.destroy();
     }
     // A suite that let such a file through fails: stop() rejects while violations are recorded.
-    await expect(own.stop()).rejects.toThrow(/staged files that were not encrypted as the PUT answer said:\nstaged file @%DB\.PUBLIC\.RAW/);
+    const stopped = await own.stop().then(() => null, (e: unknown) => e as Error);
+    expect(stopped?.message).toMatch(/staged files that were not encrypted as the PUT answer said:\nstaged file @%DB\.PUBLIC\.RAW/);
+    expect(stopped?.message).toMatch(/staged file @%DB\.PUBLIC\.RAW\/in\/stray\.ndjson \(left at stop\): it is not client-side encrypted/);
+    expect(stopped?.message).not.toMatch(/raw\.ndjson \(left at stop\)/); // the SDK's own upload opens
   });
 
   it('array binds past CLIENT_STAGE_ARRAY_BINDING_THRESHOLD: the SDK falls back to inline binds', async () => {

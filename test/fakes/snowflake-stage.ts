@@ -21,8 +21,8 @@
  *                            sfc-digest: either is read)
  * Every read of a staged file (COPY, the `files` view) unwraps the key, decrypts and checks the
  * digest. A file that does not open — not encrypted, another master key, a matdesc no PUT issued,
- * a digest that does not match — fails the COPY and is recorded in `violations`, which makes the
- * fake's stop() fail, so a suite that let one through fails.
+ * a digest that does not match — fails the COPY and is recorded in `violations`, as is one still
+ * staged at stop(); violations make the fake's stop() fail, so a suite that let one through fails.
  */
 import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -164,6 +164,12 @@ export async function startStageStore(): Promise<StageStore> {
       return out;
     },
     async stop() {
+      // Files still staged must open too: an unencrypted upload fails the suite even if nothing COPYs it.
+      for (const o of s3.storedObjects(BUCKET)) {
+        const hit = [...roots].find(([, r]) => o.key.startsWith(r));
+        const opened = hit ? open(hit[0], o.body, o.metadata) : { why: 'it is in no stage' };
+        if ('why' in opened) violations.push(`staged file ${hit ? `${hit[0]}/${o.key.slice(hit[1].length)}` : o.key} (left at stop): ${opened.why}`);
+      }
       client.destroy();
       await s3.destroy();
     },
