@@ -437,18 +437,34 @@ class BigQueryDestination implements Destination {
     } catch (err) {
       throw this.fail('read the table', err);
     }
-    // A dry run proves bigquery.jobs.create and, on an existing table, the DML right the commit's
-    // DELETE + INSERT needs (bigquery.tables.updateData), without changing anything.
-    const sql = exists ? `DELETE FROM ${bqTable(this.target)} WHERE FALSE` : 'SELECT 1 AS probe';
+    // Every run creates its staging table in the dataset, loads it and drops it: a probe table made
+    // the same way (it expires on its own) proves bigquery.tables.create, its removal
+    // bigquery.tables.delete. Dry runs of the commit's DML prove bigquery.jobs.create (load jobs
+    // need no more) and bigquery.tables.updateData, on the probe (where the stage and a new target
+    // live) and on an existing target, without changing anything.
+    const probe = { ...this.stageRef, tableId: `${this.stageRef.tableId}_check` };
+    const retried = (f: () => Promise<unknown>) => withRetry(async () => { try { await f(); } catch (err) { throw normalize(err); } }, { attempts: 3, signal: this.env.signal });
     try {
-      await withRetry(async () => {
-        try {
-          await this.bq.createQueryJob({ query: sql, useLegacySql: false, dryRun: true, ...(this.cfg.location ? { location: this.cfg.location } : {}) });
-        } catch (err) { throw normalize(err); }
-      }, { attempts: 3, signal: this.env.signal });
+      await retried(() => this.bq.dataset(probe.datasetId, { projectId: probe.projectId }).createTable(probe.tableId, {
+        schema: { fields: [{ name: 'probe', type: 'INTEGER' }] }, expirationTime: String(Date.now() + STAGE_TTL_MS), labels: { created_by: 'bifrost-logs', purpose: 'staging' },
+      }).catch((err: unknown) => { if (statusOf(err) !== 409) throw err; }));
     } catch (err) {
-      throw this.fail('dry-run a query', err);
+      throw this.fail('create a staging table', err);
     }
+    let dryErr: unknown;
+    try {
+      for (const t of exists ? [probe, this.target] : [probe]) {
+        await retried(() => this.bq.createQueryJob({ query: `DELETE FROM ${bqTable(t)} WHERE FALSE`, useLegacySql: false, dryRun: true, ...(this.cfg.location ? { location: this.cfg.location } : {}) }));
+      }
+    } catch (err) {
+      dryErr = err;
+    }
+    try {
+      await retried(() => this.table(probe).delete().catch((err: unknown) => { if (statusOf(err) !== 404) throw err; }));
+    } catch (err) {
+      if (!dryErr) throw this.fail('drop a staging table', err);
+    }
+    if (dryErr) throw this.fail('dry-run a query', dryErr);
   }
 
   /** Creates this run's staging table (once per commit cycle); it expires on its own should the run die. */
