@@ -87,6 +87,15 @@ export function isUnreachable(err: unknown): boolean {
   return false;
 }
 
+/** The exit code a failure ends a command with (a network failure: unavailable; an unknown one: a bug). */
+export function exitCodeOf(err: unknown): ExitCodeValue {
+  if (err instanceof CliError) return err.exitCode;
+  const f = systemFailure(err);
+  if (f) return f.exitCode;
+  if (isUnreachable(err)) return ExitCode.unavailable;
+  return ExitCode.software;
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

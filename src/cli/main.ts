@@ -1,10 +1,10 @@
-import { Command, CommanderError, Option } from 'commander';
-import { CliError, ExitCode, systemFailure } from '../errors.js';
-import { scrubKnownSecrets } from '../util/env-ref.js';
+import { Command, Option } from 'commander';
+import { ExitCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { createCtx, type Ctx, type GlobalOptions } from './context.js';
 import { createLogger } from './log.js';
-import { createStdout, PipeClosed } from './output.js';
+import { createStdout } from './output.js';
+import { reportError } from './report-error.js';
 import { addFilterOptions, addSourceOptions, filterSpecFromFlags, parseBool, parseKeyValue, parseList, parseNonNegInt, parsePositiveInt } from './options.js';
 
 type Action = (ctx: Ctx, opts: Record<string, any>, args: string[]) => Promise<number>;
@@ -60,7 +60,7 @@ export function buildProgram(): Command {
     'bifrost-logs run          # from cron: every export that is due',
   ]));
 
-  const query = addFilterOptions(addSourceOptions(program.command('query').description('print log records (table on a TTY, NDJSON in a pipe)')))
+  addFilterOptions(addSourceOptions(program.command('query').description('print log records (table on a TTY, NDJSON in a pipe)')))
     .option('--fields <list>', 'exact fields to print', parseList)
     .option('--include <groups>', 'add field groups: request_logs, response_logs, error_logs, metrics, traces', parseList)
     .addOption(new Option('--sort <key>', 'sort key').choices(['timestamp', 'latency', 'tokens', 'cost']).default('timestamp'))
@@ -80,7 +80,6 @@ export function buildProgram(): Command {
       filters: filterSpecFromFlags(o), fields: o.fields, include: o.include, sort: o.sort, order: o.order,
       limit: o.limit, offset: o.offset, all: o.all, json: o.json, csv: o.csv, table: o.table,
     })));
-  void query;
 
   addFilterOptions(addSourceOptions(program.command('stats').description("usage statistics with Bifrost's definitions")))
     .option('--group-by <list>', 'group by record fields and/or hour, date, week, month', parseList)
@@ -220,65 +219,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** The subcommand named on the command line (`export`, `jobs list`), for a help hint. */
-function commandPath(program: Command, argv: string[]): string {
-  const names: string[] = [];
-  let cmd: Command = program;
-  for (const a of argv.slice(2)) {
-    if (a.startsWith('-')) continue;
-    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
-    if (!sub) break;
-    names.push(sub.name());
-    cmd = sub;
-  }
-  return ['bifrost-logs', ...names].join(' ');
-}
-
-function report(err: unknown, verbose: boolean, program?: Command, argv: string[] = []): number {
-  if (err instanceof PipeClosed) return ExitCode.ok;
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
-    // One line: the suggestion stays on it, in our words.
-    const msg = err.message.replace(/^error: /, '').replace(/\s*\(Did you mean (.+?)\?\)\s*$/s, ' (did you mean $1?)').replace(/\s*\n\s*/g, ' ').trim();
-    process.stderr.write(`bifrost-logs: could not parse the command line: ${msg}\n`);
-    const where = program ? commandPath(program, argv) : 'bifrost-logs';
-    if (err.code !== 'commander.executeSubCommandAsync') process.stderr.write(`hint: see ${where} --help\n`);
-    return ExitCode.usage;
-  }
-  if (err instanceof CliError) {
-    const problems = (err as { problems?: string[] }).problems;
-    if (problems && problems.length > 1) {
-      process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not ${err.action}: ${problems.length} problems\n${problems.map((p) => `  ${p}`).join('\n')}\n`));
-    } else process.stderr.write(scrubKnownSecrets(`bifrost-logs: ${err.message}\n`));
-    if (err.detail) process.stderr.write(scrubKnownSecrets(err.detail.replace(/\n?$/, '\n')));
-    if (err.hint) process.stderr.write(scrubKnownSecrets(`hint: ${err.hint}\n`));
-    if (verbose) printCauses(err);
-    return err.exitCode;
-  }
-  const sys = systemFailure(err);
-  if (sys) {
-    process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not finish: ${sys.why}: ${(err as Error)?.message ?? String(err)}\n`));
-    process.stderr.write(`hint: ${sys.hint}\n`);
-    if (verbose) printCauses(err as Error);
-    return sys.exitCode;
-  }
-  const e = err as Error;
-  process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not finish: internal error: ${e?.message ?? String(err)}\n`));
-  process.stderr.write('hint: this is a bug; run again with --verbose and report the output\n');
-  if (verbose && e?.stack) process.stderr.write(scrubKnownSecrets(e.stack) + '\n');
-  return ExitCode.software;
-}
-
-function printCauses(err: Error): void {
-  let c: unknown = err.cause;
-  let depth = 0;
-  while (c && depth++ < 8) {
-    const e = c as Error;
-    process.stderr.write(scrubKnownSecrets(`  caused by: ${e?.message ?? String(c)}\n`));
-    c = e?.cause;
-  }
-}
-
 /** The one top-level handler: errors become a line, a hint and an exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
@@ -307,7 +247,7 @@ export async function main(argv: string[]): Promise<number> {
       await activeCtx?.closeAll();
       return signalCode;
     }
-    return report(err, verbose, program, argv);
+    return reportError(err, verbose, program, argv);
   }
 }
 
@@ -315,13 +255,15 @@ export async function main(argv: string[]): Promise<number> {
 export const abortAll = new AbortController();
 let signalCode: number | null = null;
 
-// `bifrost-logs … | head` closes our stdout: that is a normal end, not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-});
-
-main(process.argv).then((code) => {
-  process.exitCode = code;
-  // Let stdout drain, then leave even if an SDK keeps a socket open.
-  setTimeout(() => process.exit(code), 200).unref();
-});
+/** The binary's entry: runs `main` and ends the process with its exit code. */
+export function start(argv: string[] = process.argv): void {
+  // `bifrost-logs … | head` closes our stdout: that is a normal end, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+  void main(argv).then((code) => {
+    process.exitCode = code;
+    // Let stdout drain, then leave even if an SDK keeps a socket open.
+    setTimeout(() => process.exit(code), 200).unref();
+  });
+}

@@ -1,16 +1,11 @@
 import cliProgress from 'cli-progress';
-import type { Ctx } from './context.js';
+import type { Progress } from '../run/context.js';
 
-export interface Progress {
-  readonly enabled: boolean;
-  start(total: number): void;
-  tick(n: number): void;
-  stop(): void;
-}
+export type { Progress };
 
 /** A bar on stderr (rows, rows/s, ETA) only on a TTY, and never with --no-progress or --quiet. */
-export function createProgress(ctx: Pick<Ctx, 'global'>, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
-  const enabled = !!stream.isTTY && ctx.global.progress !== false && !ctx.global.quiet;
+export function createProgress(flags: { progress?: boolean; quiet?: boolean }, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+  const enabled = !!stream.isTTY && flags.progress !== false && !flags.quiet;
   if (!enabled) return { enabled, start() {}, tick() {}, stop() {} };
   const bar = new cliProgress.SingleBar({
     stream,

@@ -4,11 +4,11 @@ import { stateDir } from './state-dir.js';
 import { CliError, ExitCode, isUnreachable, systemFailure } from '../errors.js';
 import { DESTINATIONS } from '../destination/index.js';
 import type { Destination } from '../destination/types.js';
-import type { Ctx } from '../cli/context.js';
+import type { EngineContext } from './context.js';
 import type { ExportJob } from './job.js';
 
 /** Creates a job's destination through the registry (its SDK is imported only now). */
-export async function openDestination(ctx: Pick<Ctx, 'log' | 'global' | 'env'>, job: ExportJob, signal?: AbortSignal): Promise<{ dest: Destination }> {
+export async function openDestination(ctx: Pick<EngineContext, 'log' | 'stateDirFlag' | 'env'>, job: ExportJob, signal?: AbortSignal): Promise<{ dest: Destination }> {
   const load = DESTINATIONS[job.destType];
   if (!load) throw new CliError('open the destination', `destination type "${job.destType}" is not available in this build`, { exitCode: ExitCode.config });
   const factory = await load();

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { CliError, ExitCode, systemFailure } from '../errors.js';
-import type { Logger } from '../cli/log.js';
+import type { Logger } from '../util/logger.js';
 
 export interface LockInfo {
   pid: number;

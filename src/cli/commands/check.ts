@@ -2,7 +2,7 @@ import { CliError, ExitCode } from '../../errors.js';
 import { openDestination } from '../../run/destinations.js';
 import { openLedger } from '../../run/ledger.js';
 import { stateDir } from '../../run/state-dir.js';
-import { planExport } from '../../run/runner.js';
+import { planExport } from '../../run/plan.js';
 import { loadJobs, retentionWarnings } from './run.js';
 import type { Ctx } from '../context.js';
 

@@ -9,7 +9,6 @@ import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
 import { exportWindow, keyParts, partFormat } from '../../run/export-window.js';
 import { manifestKey, partKey } from '../../run/keys.js';
 import { openDestination } from '../../run/destinations.js';
-import { createProgress } from '../progress.js';
 import { openLedger } from '../../run/ledger.js';
 import { stateDir } from '../../run/state-dir.js';
 import type { Ctx } from '../context.js';
@@ -134,7 +133,7 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
   }
   const { dest } = await openDestination(ctx, job);
   const runId = randomUUID();
-  const progress = createProgress(ctx, job.name);
+  const progress = ctx.progress(job.name);
   if (progress.enabled) progress.start(await source.count(baseFilter, { upTo }));
   const started = Date.now();
   const ledger = dest.kind === 'stream' ? null : await openLedger(stateDir(ctx)).catch((err) => { ctx.log.warn(`the ledger is not available, the run is not recorded: ${(err as Error).message}`); return null; });

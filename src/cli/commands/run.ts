@@ -2,7 +2,9 @@ import { CliError, ExitCode, configError } from '../../errors.js';
 import { buildJob, type ExportJob } from '../../run/job.js';
 import { openLedger } from '../../run/ledger.js';
 import { acquireExportLock } from '../../run/lock.js';
-import { executePlan, planExport, recordScan, type PlannedRun } from '../../run/runner.js';
+import { executePlan, recordScan } from '../../run/runner.js';
+import { planExport, type PlannedRun } from '../../run/plan.js';
+import { printError } from '../report-error.js';
 import { stateDir } from '../../run/state-dir.js';
 import { suggest } from '../../config/suggest.js';
 import { parseTimeArg, isoMs, DAY_MS } from '../../util/time.js';
@@ -60,6 +62,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   ctx.onClose(() => ledger.close());
   const { source } = await ctx.openSource();
   const events = o.json ? { emit: async (e: Record<string, unknown>) => { await ctx.out.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n'); } } : null;
+  const engine = { ...ctx, events };
 
   let ok = 0;
   let failed = 0;
@@ -74,7 +77,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       } catch (err) {
         if (err instanceof CliError && err.exitCode === ExitCode.tempFail) {
           locked++;
-          process.stderr.write(`bifrost-logs: ${err.message}\n`);
+          printError(err, { verbose: ctx.log.isVerbose, brief: true });
           await events?.emit({ event: 'locked', export: job.name, error: err.message });
           continue;
         }
@@ -100,14 +103,14 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       }
       if (!plan.length) {
         ctx.log.verbose(`${job.name}: nothing due`);
-        await recordScan(ctx, job, plan, ledger, events);
+        await recordScan(engine, job, plan, ledger);
         continue;
       }
-      const r = await executePlan(ctx, job, plan, source, ledger, upTo, events, now);
+      const r = await executePlan(engine, job, plan, source, ledger, upTo, now);
       ok += r.ok;
       failed += r.failed;
       if (r.failed) firstCode ??= r.failureCode;
-      else await recordScan(ctx, job, plan, ledger, events);
+      else await recordScan(engine, job, plan, ledger);
     } finally {
       await lock?.release();
     }

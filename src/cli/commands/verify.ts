@@ -6,7 +6,7 @@ import { openDestination } from '../../run/destinations.js';
 import { windowFilter } from '../../run/export-window.js';
 import type { Manifest } from '../../run/manifest.js';
 import type { SourcePosition, WindowFingerprint } from '../../source/types.js';
-import { fingerprintColumns, sameFingerprint } from '../../run/runner.js';
+import { fingerprintColumns, sameFingerprint } from '../../run/plan.js';
 import { isoMs } from '../../util/time.js';
 import { loadJobs } from './run.js';
 import type { Ctx } from '../context.js';
@@ -102,8 +102,8 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
   }
   if (!windows) ctx.log.info('no delivered windows to verify');
   if (diffs.length) {
-    if (!o.json) for (const d of diffs) process.stderr.write(`DIFF ${d}\n`);
-    throw new CliError('verify the delivered exports', `${diffs.length} difference(s) found`, { exitCode: ExitCode.dataErr });
+    const detail = o.json ? undefined : diffs.map((d) => `DIFF ${d}`).join('\n');
+    throw new CliError('verify the delivered exports', `${diffs.length} difference(s) found`, { exitCode: ExitCode.dataErr, detail });
   }
   return 0;
 }
