@@ -1,5 +1,5 @@
 import { CliError, ExitCode } from '../errors.js';
-import { allRoutes } from '../record/endpoint.js';
+import { allRoutes } from './endpoint.js';
 import { LEGACY_OBJECT_TYPES, physicalColumn, type DetectedSchema } from './schema.js';
 import { filterConditions, whereClause, type Dialect, type Filter } from './filter.js';
 import type { AggregateSpec } from './types.js';

@@ -6,13 +6,13 @@ import { DESTINATION_TYPES, type DestinationType } from '../../destination/schem
 import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
-import { exportWindow, keyParts, partFormat } from '../../run/export-window.js';
+import { exportWindow, keyParts } from '../../run/export-window.js';
 import { manifestKey, partKey } from '../../run/keys.js';
 import { openDestination } from '../../run/destinations.js';
 import { openLedger } from '../../run/ledger.js';
 import { stateDir } from '../../run/state-dir.js';
 import type { Ctx } from '../context.js';
-import { suggest } from '../../config/suggest.js';
+import { suggest } from '../../util/suggest.js';
 import { isoMs } from '../../util/time.js';
 
 export interface ExportOptions {
@@ -148,7 +148,6 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
       if (o.json) await ctx.out.write(JSON.stringify({ event: 'finished', export: job.name, run_id: runId, rows: r.rows, files: r.parts.map((p) => p.key), bytes: r.bytes, manifest: r.manifestKey, seconds: secs }) + '\n');
       else ctx.log.info(`${job.name}: ${r.rows.toLocaleString('en-US')} rows, ${r.parts.length} ${r.parts.length === 1 ? 'file' : 'files'}, ${formatNumber('bytes', r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)} (manifest ${r.manifestKey})`);
     }
-    void partFormat;
     return 0;
   } catch (err) {
     progress.stop();

@@ -6,7 +6,7 @@ import { executePlan, recordScan } from '../../run/runner.js';
 import { planExport, type PlannedRun } from '../../run/plan.js';
 import { printError } from '../report-error.js';
 import { stateDir } from '../../run/state-dir.js';
-import { suggest } from '../../config/suggest.js';
+import { suggest } from '../../util/suggest.js';
 import { parseTimeArg, isoMs, DAY_MS } from '../../util/time.js';
 import type { Ctx } from '../context.js';
 import type { LoadedConfig } from '../../config/load.js';
