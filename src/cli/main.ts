@@ -110,12 +110,11 @@ export function buildProgram(): Command {
       filters: filterSpecFromFlags(o), groupBy: o.groupBy, out: o.out, json: o.json,
     })));
 
-  addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse')))
+  const exportCommand = addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse')))
     .option('--name <export>', 'use a configured export (flags override it)')
-    .option('--dest <type>', 'file, stdout, s3, gcs, azure_blob, bigquery, snowflake, redshift, postgres')
+    .option('--dest <type>', 'the destination type')
     .addOption(new Option('--format <format>', 'json, jsonl, csv, parquet'))
     .option('--gzip', 'gzip the files (Parquet: the GZIP codec)')
-    .option('--out <dir>', 'output directory for --dest file')
     .option('--prefix <template>', 'key prefix, with {year} {month} {day} {hour} {date} {export}')
     .option('--include <groups>', 'add field groups', parseList)
     .option('--fields <list>', 'exact fields', parseList)
@@ -129,26 +128,6 @@ export function buildProgram(): Command {
     .addOption(new Option('--no-formula-guard', 'CSV: do not neutralise cells that start with = + - @'))
     .option('--plan', 'show what would be exported, write nothing')
     .option('--json', 'print the result (or the plan) as JSON')
-    .option('--bucket <name>', 's3/gcs: bucket')
-    .option('--region <region>', 's3: region')
-    .option('--endpoint <url>', 's3/azure_blob: endpoint (MinIO, R2, Azurite)')
-    .addOption(new Option('--force-path-style [bool]', 's3: path-style addressing').argParser(parseBool))
-    .option('--sse <mode>', 's3: server-side encryption (AES256, aws:kms)')
-    .option('--api-endpoint <url>', 'gcs/bigquery: API endpoint')
-    .option('--container <name>', 'azure_blob: container')
-    .option('--account-name <name>', 'azure_blob: storage account')
-    .option('--connection-string <value>', 'azure_blob: connection string (prefer env.NAME)')
-    .option('--url <url>', 'postgres: connection URL')
-    .option('--schema <name>', 'postgres/redshift/snowflake: schema')
-    .option('--table <name>', 'warehouses: table')
-    .option('--project-id <id>', 'bigquery: project')
-    .option('--dataset <name>', 'bigquery: dataset')
-    .option('--location <loc>', 'bigquery: location')
-    .option('--host <host>', 'redshift: host')
-    .option('--port <port>', 'redshift: port', parsePositiveInt)
-    .option('--database <name>', 'redshift/snowflake: database')
-    .option('--account <name>', 'snowflake: account')
-    .option('--warehouse <name>', 'snowflake: warehouse')
     .addHelpText('after', examples([
       'bifrost-logs export --since 2026-10-01 --until 2026-10-02 --dest file --out ./out --format parquet',
       'bifrost-logs export --since 24h --dest stdout --format csv > day.csv',
@@ -157,20 +136,19 @@ export function buildProgram(): Command {
       'BIFROST_LOGS_HASH_KEY=… bifrost-logs export --since 1d --dest file --out ./out --anonymize customer_id --hash-key-env BIFROST_LOGS_HASH_KEY',
     ]))
     .action(action(async (ctx, o) => {
-      const destFlags: Record<string, unknown> = {};
-      const map: Record<string, string> = {
-        bucket: 'bucket', region: 'region', endpoint: 'endpoint', forcePathStyle: 'force_path_style', sse: 'sse', apiEndpoint: 'api_endpoint',
-        container: 'container', accountName: 'account_name', connectionString: 'connection_string', url: 'url', schema: 'schema', table: 'table',
-        projectId: 'project_id', dataset: 'dataset', location: 'location', host: 'host', port: 'port', database: 'database', account: 'account', warehouse: 'warehouse',
-      };
-      for (const [flag, key] of Object.entries(map)) if (o[flag] !== undefined) destFlags[key] = o[flag];
+      const destFlags = (await import('./destination-flags.js')).destinationConfigFromFlags(o);
       return (await import('./commands/export.js')).exportCommand(ctx, {
-        filters: filterSpecFromFlags(o), name: o.name, dest: o.dest, format: o.format, gzip: o.gzip, out: o.out, prefix: o.prefix,
+        filters: filterSpecFromFlags(o), name: o.name, dest: o.dest, format: o.format, gzip: o.gzip, prefix: o.prefix,
         include: o.include, fields: o.fields, anonymize: o.anonymize, anonymizeMethod: o.anonymizeMethod, hashKeyEnv: o.hashKeyEnv,
         aggregateBy: o.aggregateBy, metrics: o.metrics, addField: o.addField, maxRowsPerFile: o.maxRowsPerFile,
         formulaGuard: o.formulaGuard, plan: o.plan, json: o.json, destFlags,
       });
     }));
+
+  // Its destinations' flags come from the registry, loaded only when `export` is the command (the schemas load zod).
+  program.hook('preSubcommand', async (_program, sub) => {
+    if (sub === exportCommand) (await import('./destination-flags.js')).addDestinationOptions(exportCommand);
+  });
 
   addSourceOptions(program.command('run').description('the crontab entry: run every export that is due').argument('[names...]', 'only these exports'))
     .option('--plan', 'show the windows that are due, run nothing')

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DESTINATION_SCHEMAS, DESTINATION_TYPES } from '../destination/schemas.js';
+import { DESTINATION_SCHEMAS, DESTINATION_TYPES } from '../destination/index.js';
 import { GROUP_NAMES, ALL_FIELD_NAMES } from '../record/fields.js';
 import { transformSchema, type TransformConfig } from '../transform/schema.js';
 import { isValidZone, NAMED_RANGES } from '../util/time.js';

@@ -5,7 +5,7 @@ import { resolveFields } from '../record/select.js';
 import type { FieldDef } from '../record/fields.js';
 import type { FilterSpec } from '../source/filter-spec.js';
 import type { ExportConfig, LogExportsConfig, TransformConfig } from '../config/schema.js';
-import { DESTINATION_SCHEMAS, type DestinationType } from '../destination/schemas.js';
+import { DESTINATION_SCHEMAS, type DestinationType } from '../destination/index.js';
 import { rememberSecret, resolveEnvDeep, resolveEnvRef } from '../util/env-ref.js';
 import { parseTimeArg } from '../util/time.js';
 import { validatePrefix } from './keys.js';

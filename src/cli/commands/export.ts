@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { formatNumber } from '../table.js';
 import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, usageError } from '../../errors.js';
-import { DESTINATION_TYPES, type DestinationType } from '../../destination/schemas.js';
+import { DESTINATION_TYPES, type DestinationType } from '../../destination/index.js';
 import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
@@ -21,7 +21,6 @@ export interface ExportOptions {
   dest?: string;
   format?: string;
   gzip?: boolean;
-  out?: string;
   prefix?: string;
   include?: string[];
   fields?: string[];
@@ -35,7 +34,7 @@ export interface ExportOptions {
   formulaGuard?: boolean;
   plan?: boolean;
   json?: boolean;
-  /** Destination flags, same words as the config keys. */
+  /** Destination flags (`--out` too), in the config's words. */
   destFlags: Record<string, unknown>;
 }
 
@@ -61,7 +60,6 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<Ex
     throw usageError('parse --dest', `unknown destination "${o.dest}"${s ? ` (did you mean "${s}"?)` : ''}`, `destinations: ${DESTINATION_TYPES.join(', ')}`);
   }
   const destConfig: Record<string, unknown> = { ...o.destFlags };
-  if (o.out !== undefined) destConfig.path = o.out;
   const overrides: JobOverrides = {
     format: o.format, gzip: o.gzip, include: o.include, fields: o.fields, filters: o.filters,
     transforms: adHocTransforms(o), destType, destConfig, maxRowsPerFile: o.maxRowsPerFile, formulaGuard: o.formulaGuard, prefix: o.prefix,

@@ -1,0 +1,9 @@
+import { defineDestination } from '../module.js';
+import { stdoutConfigSchema } from './schema.js';
+
+export default defineDestination({
+  type: 'stdout',
+  schema: stdoutConfigSchema,
+  load: async () => (await import('./index.js')).createStdoutDestination,
+  flags: [],
+});
