@@ -157,31 +157,38 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['bifrost-logs run --quiet', 'bifrost-logs run daily_s3_export --plan', 'bifrost-logs run --json >> /var/log/bifrost-logs.ndjson']))
     .action(action(async (ctx, o, args) => (await import('./commands/run.js')).runCommand(ctx, { names: args, plan: o.plan, json: o.json, now: o.now })));
 
-  const jobs = program.command('jobs').description('the ledger of runs');
+  const jobs = program.command('jobs').description('the ledger of runs')
+    .addHelpText('after', examples(['bifrost-logs jobs list --status failed', 'bifrost-logs jobs show 3f2a9c1e', 'bifrost-logs jobs retry 3f2a9c1e']));
   addSourceOptions(jobs.command('list').description('recent runs'))
     .option('--export <name>', 'only this export')
     .option('--status <status>', 'only runs with this status')
     .option('--limit <n>', 'at most N runs (default 50)', parsePositiveInt)
     .option('--json', 'NDJSON')
+    .addHelpText('after', examples(['bifrost-logs jobs list', 'bifrost-logs jobs list --export daily_s3_export --status failed --limit 10', 'bifrost-logs jobs list --json | jq -r .run_id']))
     .action(action(async (ctx, o) => (await import('./commands/jobs.js')).jobsListCommand(ctx, o)));
   addSourceOptions(jobs.command('show').description('one run in full').argument('<run-id>'))
     .option('--json', 'JSON')
+    .addHelpText('after', examples(['bifrost-logs jobs show 3f2a9c1e          # a run id, or its first 8 characters as jobs list shows them', 'bifrost-logs jobs show 3f2a9c1e --json | jq .manifest.files']))
     .action(action(async (ctx, o, args) => (await import('./commands/jobs.js')).jobsShowCommand(ctx, args[0]!, o)));
   addSourceOptions(jobs.command('retry').description('run a failed window again').argument('<run-id>'))
     .option('--json', 'NDJSON run events')
+    .addHelpText('after', examples(['bifrost-logs jobs list --status failed', 'bifrost-logs jobs retry 3f2a9c1e']))
     .action(action(async (ctx, o, args) => (await import('./commands/jobs.js')).jobsRetryCommand(ctx, args[0]!, o)));
 
   addSourceOptions(program.command('verify').description('re-check delivered files against their manifests and the DB').argument('[name]'))
     .option('--run <run-id>', 'only this run\'s window')
     .option('--json', 'NDJSON results')
+    .addHelpText('after', examples(['bifrost-logs verify', 'bifrost-logs verify daily_s3_export', 'bifrost-logs verify --run 3f2a9c1e --json']))
     .action(action(async (ctx, o, args) => (await import('./commands/verify.js')).verifyCommand(ctx, { name: args[0], run: o.run, json: o.json })));
 
   addSourceOptions(program.command('check').description('config valid, DB readable, destinations reachable').argument('[name]'))
     .option('--json', 'JSON results')
+    .addHelpText('after', examples(['bifrost-logs check', 'bifrost-logs check --config ./bifrost-logs.config.json daily_s3_export', 'bifrost-logs check --json']))
     .action(action(async (ctx, o, args) => (await import('./commands/check.js')).checkCommand(ctx, { name: args[0], json: o.json })));
 
   addSourceOptions(program.command('init').description('interactive wizard that writes a config file'))
     .option('--out <path>', 'where to write (default ./bifrost-logs.config.json)')
+    .addHelpText('after', examples(['bifrost-logs init', 'bifrost-logs init --out ~/.config/bifrost-logs/config.json']))
     .action(action(async (ctx, o) => (await import('./commands/init.js')).initCommand(ctx, { out: o.out })));
 
   addSourceOptions(program.command('cron').description('print the crontab line to install'))
@@ -190,8 +197,10 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  bifrost-logs cron --config ./bifrost-logs.config.json\n  bifrost-logs cron --every 1h --tz Europe/Berlin\n  bifrost-logs cron --every 1d | crontab -   # replaces your crontab; prefer crontab -e')
     .action(action(async (ctx, o) => (await import('./commands/cron.js')).cronCommand(ctx, { every: o.every, log: o.log })));
 
-  const config = program.command('config').description('config helpers');
+  const config = program.command('config').description('config helpers')
+    .addHelpText('after', examples(['bifrost-logs config schema > bifrost-logs.schema.json']));
   config.command('schema').description('print the JSON Schema of the config file, for editors')
+    .addHelpText('after', examples(['bifrost-logs config schema > bifrost-logs.schema.json   # then "$schema": "./bifrost-logs.schema.json" in the config']))
     .action(action(async (ctx) => (await import('./commands/config-schema.js')).configSchemaCommand(ctx)));
 
   return program;

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import { mkdirpSync } from '../util/mkdirp.js';
-import { stateDir } from './state-dir.js';
+import { makeStateDir, stateDir } from './state-dir.js';
 import { CliError, ExitCode, isUnreachable, systemFailure } from '../errors.js';
 import { DESTINATIONS } from '../destination/index.js';
 import type { Destination } from '../destination/types.js';
@@ -12,10 +11,10 @@ export async function openDestination(ctx: Pick<EngineContext, 'log' | 'stateDir
   const load = DESTINATIONS[job.destType];
   if (!load) throw new CliError('open the destination', `destination type "${job.destType}" is not available in this build`, { exitCode: ExitCode.config });
   const factory = await load();
+  // Staging files hold log content: keep them in a private directory of this user's state dir.
+  const tmpDir = join(stateDir(ctx), 'tmp');
+  makeStateDir(tmpDir, 0o700);
   try {
-    // Staging files hold log content: keep them in a private directory of this user's state dir.
-    const tmpDir = join(stateDir(ctx), 'tmp');
-    mkdirpSync(tmpDir, 0o700);
     const dest = await factory(job.destConfig, { log: ctx.log, signal, tmpDir });
     return { dest };
   } catch (err) {

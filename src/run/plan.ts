@@ -5,7 +5,7 @@ import { windowFilter } from './export-window.js';
 import type { ExportJob } from './job.js';
 import type { Ledger, RunKind, RunRow } from './ledger.js';
 import type { Manifest } from './manifest.js';
-import { dueWindows } from './schedule.js';
+import { dueWindows, firstSlotAfter, slotAtOrBefore } from './schedule.js';
 
 /** Rows no window can take: inserted after the export's first delivered window was written, but stamped before it. */
 export interface Unplaced {
@@ -43,6 +43,20 @@ export function fingerprintColumns(job: ExportJob): readonly string[] {
 
 export function sameFingerprint(a: WindowFingerprint, b: WindowFingerprint): boolean {
   return a.rows === b.rows && a.hash === b.hash && Math.abs(a.cost - b.cost) < 1e-9 && a.tokens === b.tokens;
+}
+
+/**
+ * When the export's next window falls due (its end plus the settle lag), for
+ * an export with nothing due now; null when none will (a delivered one-off).
+ */
+export function nextDue(job: ExportJob, ledger: Ledger, now: number): number | null {
+  const delivered = ledger.delivered(job.name);
+  if (!job.schedule) {
+    const done = !job.oneOff || delivered.some((r) => r.window_start === job.oneOff!.start && r.window_end === job.oneOff!.end);
+    return done ? null : job.oneOff!.end + job.settleLagMs;
+  }
+  const lastEnd = delivered.length ? Math.max(...delivered.map((r) => r.window_end)) : job.backfillFrom ?? slotAtOrBefore(job.schedule, now - job.settleLagMs);
+  return firstSlotAfter(job.schedule, lastEnd) + job.settleLagMs;
 }
 
 /** The window of `delivered` (sorted, non-overlapping) that holds `t`, by binary search. */

@@ -6,6 +6,7 @@ import { DESTINATION_TYPES, type DestinationType } from '../../destination/index
 import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
+import { recipeText, type AdhocRecipe } from '../../run/adhoc.js';
 import { exportWindow, keyParts } from '../../run/export-window.js';
 import { manifestKey, partKey } from '../../run/keys.js';
 import { openDestination } from '../../run/destinations.js';
@@ -53,7 +54,7 @@ function adHocTransforms(o: ExportOptions): TransformConfig[] | undefined {
 }
 
 /** Builds the job for `export`: a configured export by --name, or ad hoc from flags. */
-export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<ExportJob> {
+export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<{ job: ExportJob; recipe: AdhocRecipe }> {
   const destType = o.dest as DestinationType | undefined;
   if (destType && !DESTINATION_TYPES.includes(destType)) {
     const s = suggest(destType, DESTINATION_TYPES);
@@ -83,7 +84,7 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<Ex
   if (destType === 'file' && !destConfig.path && !(base.destination as { config?: { path?: string } }).config?.path) {
     throw usageError('parse the command line', '--dest file needs --out DIR');
   }
-  return buildJob(base, undefined, at, overrides, ctx.env);
+  return { job: buildJob(base, undefined, at, overrides, ctx.env), recipe: { export: base, overrides } };
 }
 
 /** Where the export went, in the words of its destination. */
@@ -101,12 +102,12 @@ function destLocation(job: ExportJob): string {
 
 /** `bifrost-logs export`: one window [--since, --until), delivered with a manifest. */
 export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number> {
-  const job = await exportJobFromFlags(ctx, o);
+  const { job, recipe } = await exportJobFromFlags(ctx, o);
   const now = ctx.now();
   const spec = mergeFilterSpecs(job.filterSpec, o.filters);
   const filter = resolveFilter(spec, now, job.timezone);
   const window = { start: filter.start ?? 0, end: filter.end ?? now };
-  const { source } = await ctx.openSource();
+  const { source, spec: sourceSpec } = await ctx.openSource();
   const upTo = await source.position();
   const baseFilter = { ...filter, start: filter.start, end: window.end, completedOnly: true };
 
@@ -135,7 +136,7 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
   if (progress.enabled) progress.start(await source.count(baseFilter, { upTo }));
   const started = Date.now();
   const ledger = dest.kind === 'stream' ? null : await openLedger(stateDir(ctx)).catch((err) => { ctx.log.warn(`the ledger is not available, the run is not recorded: ${(err as Error).message}`); return null; });
-  const id = ledger?.begin({ runId, export: job.name, window, kind: 'adhoc', destination: job.destType });
+  const id = ledger?.begin({ runId, export: job.name, window, kind: 'adhoc', destination: job.destType, recipe: recipeText({ ...recipe, sqlitePath: sourceSpec.kind === 'sqlite' ? sourceSpec.path : undefined }) });
   try {
     const r = await exportWindow({ job, source, dest, window, runId, upTo, baseFilter, now, signal: ctx.signal, onRows: (n) => progress.tick(n), onVerbose: (m) => ctx.log.verbose(m) });
     progress.stop();

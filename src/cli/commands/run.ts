@@ -3,7 +3,7 @@ import { buildJob, type ExportJob } from '../../run/job.js';
 import { openLedger } from '../../run/ledger.js';
 import { acquireExportLock } from '../../run/lock.js';
 import { executePlan, recordScan } from '../../run/runner.js';
-import { planExport, type PlannedRun } from '../../run/plan.js';
+import { nextDue, planExport, type PlannedRun } from '../../run/plan.js';
 import { printError } from '../report-error.js';
 import { stateDir } from '../../run/state-dir.js';
 import { suggest } from '../../util/suggest.js';
@@ -68,6 +68,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   let failed = 0;
   let firstCode: number | undefined;
   let locked = 0;
+  let next: { name: string; at: number } | undefined;
   for (const job of active) {
     ctx.signal.throwIfAborted();
     let lock;
@@ -103,6 +104,8 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       }
       if (!plan.length) {
         ctx.log.verbose(`${job.name}: nothing due`);
+        const at = nextDue(job, ledger, now);
+        if (at !== null && (!next || at < next.at)) next = { name: job.name, at };
         await recordScan(engine, job, plan, ledger);
         continue;
       }
@@ -115,6 +118,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       await lock?.release();
     }
   }
+  if (!o.plan && !ok && !failed && !locked) ctx.log.info(next ? `nothing due; next: ${next.name} at ${isoMs(next.at)}` : 'nothing due');
   if (failed && ok) return ExitCode.partial;
   if (failed) return firstCode ?? ExitCode.software;
   if (locked && !ok) return ExitCode.tempFail;
