@@ -1,21 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error plain JS module
 import { writeSqlite } from '../../fixtures/generator.mjs';
-import { BIN, cli, ndjson, type CliResult } from '../support/cli.js';
+import { cli, cliUnprivileged, ndjson } from '../support/cli.js';
 
 /** What a newcomer meets around the engine: verify without a config, an idle run, help, the state dir. */
 let dir: string;
 let db: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'bl-newe-'));
-  chmodSync(dir, 0o755);
   db = join(dir, 'logs.db');
   writeSqlite(db, { rows: 400, seed: 23, schema: 'v1.5', start: '2026-10-01T00:00:00Z', days: 3 });
-  chmodSync(db, 0o644);
+  // Readable by the unprivileged user of the state-dir cases.
+  for (const [path, mode] of [[dir, 0o755], [db, 0o644]] as const) chmodSync(path, mode);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -100,20 +99,7 @@ describe('every command has --help with examples', () => {
 });
 
 describe('an unwritable default state dir', () => {
-  const isRoot = process.getuid?.() === 0;
-  /** As an unprivileged user (as root: nobody, through setpriv), with HOME where it may not write. */
-  function asUser(args: string[], env: Record<string, string>): Promise<CliResult> {
-    const argv = isRoot ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args]] as const : [process.execPath, [BIN, ...args]] as const;
-    return new Promise((resolve, reject) => {
-      const child = spawn(argv[0], [...argv[1]], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => { stdout += d; });
-      child.stderr.on('data', (d) => { stderr += d; });
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    });
-  }
+  const asUser = cliUnprivileged;
   let home: string;
   beforeAll(() => {
     home = join(dir, 'ro-home');
