@@ -68,6 +68,8 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 
 export interface Ledger {
   readonly path: string;
+  /** The state dir it lives in. */
+  readonly dir: string;
   begin(r: { runId: string; export: string; window: { start: number; end: number }; kind: RunKind; destination: string; recipe?: string }): number;
   succeed(id: number, r: { rows: number; bytes: number; files: number; position: SourcePosition; pendingIds: string[]; manifest: Manifest; manifestKey: string; fingerprint?: WindowFingerprint | null; revision?: number; restate?: unknown }): void;
   /** Records a fingerprint for a window delivered before fingerprints existed. */
@@ -121,6 +123,7 @@ export async function openLedger(dir: string): Promise<Ledger> {
   };
   return {
     path,
+    dir,
     begin(r) {
       return wrap('begin', () => {
         const prev = db.prepare('SELECT COUNT(*) AS n FROM runs WHERE export = ? AND window_start = ? AND window_end = ? AND kind = ?').get(r.export, r.window.start, r.window.end, r.kind) as { n: number };

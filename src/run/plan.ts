@@ -1,7 +1,7 @@
 import type { LogSource, SourcePosition, WindowFingerprint } from '../source/types.js';
 import { createRecordMapper } from '../record/mapper.js';
 import { createWarnings } from '../record/json-cell.js';
-import { windowFilter } from './export-window.js';
+import { windowFilter } from './window-spec.js';
 import type { ExportJob } from './job.js';
 import type { Ledger, RunKind, RunRow } from './ledger.js';
 import type { Manifest } from './manifest.js';

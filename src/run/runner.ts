@@ -5,7 +5,8 @@ import type { Destination } from '../destination/types.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import { isoMs } from '../util/time.js';
 import type { EngineContext } from './context.js';
-import { exportWindow, windowFilter, type LateSpec, type RestateSpec } from './export-window.js';
+import { exportWindow } from './export-window.js';
+import { windowFilter, type LateSpec, type RestateSpec } from './window-spec.js';
 import type { ExportJob } from './job.js';
 import type { Ledger, RunRow } from './ledger.js';
 import { fingerprintColumns, type ExportPlan, type PlannedRun } from './plan.js';
@@ -44,7 +45,7 @@ export async function executePlan(ctx: EngineContext, job: ExportJob, plan: Plan
   if (!plan.length) return res;
   let dest: Destination;
   try {
-    dest = (await openDestination(ctx, job, ctx.signal)).dest;
+    dest = (await openDestination(ctx, job, { signal: ctx.signal, stateDir: ledger.dir })).dest;
   } catch (err) {
     await reportFailure(ctx, job, null, err);
     return { ok: 0, failed: plan.length, failureCode: exitCodeOf(err) };

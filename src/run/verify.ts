@@ -23,7 +23,7 @@ const positionOf = (r: RunRow): SourcePosition => ({ kind: (r.position_kind ?? '
  * and sha256, the manifest object matches the ledger's, the table or the DB
  * holds the manifest's rows, and the rows have not changed since delivery.
  */
-export async function* verifyWindows(ctx: Pick<EngineContext, 'log' | 'stateDirFlag' | 'env'>, job: ExportJob, runs: RunRow[], source: LogSource): AsyncGenerator<WindowVerdict> {
+export async function* verifyWindows(ctx: Pick<EngineContext, 'log' | 'stateDirFlag' | 'env'>, job: ExportJob, runs: RunRow[], source: LogSource, stateDir?: string): AsyncGenerator<WindowVerdict> {
   if (!runs.length) return;
   // Every fingerprinted window's rows now, in one grouped query, against the revision delivered.
   const printed = runs.filter((r) => r.fingerprint);
@@ -33,7 +33,7 @@ export async function* verifyWindows(ctx: Pick<EngineContext, 'log' | 'stateDirF
     const fps = await source.fingerprints(base, printed.map((r) => ({ start: r.window_start, end: r.window_end, upTo: positionOf(r) })), fingerprintColumns(job), await source.position());
     printed.forEach((r, i) => nowFp.set(r, fps[i]!));
   }
-  const { dest } = await openDestination(ctx, job);
+  const { dest } = await openDestination(ctx, job, { stateDir });
   try {
     for (const r of runs) {
       const m = JSON.parse(r.manifest ?? 'null') as Manifest | null;

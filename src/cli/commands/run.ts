@@ -6,6 +6,7 @@ import { executePlan, recordScan } from '../../run/runner.js';
 import { nextDue, planExport, type PlannedRun } from '../../run/plan.js';
 import { printError } from '../report-error.js';
 import { stateDir } from '../../run/state-dir.js';
+import { windowFilter } from '../../run/window-spec.js';
 import { suggest } from '../../util/suggest.js';
 import { parseTimeArg, isoMs, DAY_MS } from '../../util/time.js';
 import type { Ctx } from '../context.js';
@@ -51,7 +52,6 @@ export function retentionWarnings(ctx: Ctx, cfg: LoadedConfig, job: ExportJob, p
 /** `bifrost-logs run`: every due window of every enabled export, oldest first. */
 export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   const now = o.now ? parseTimeArg(o.now, Date.now(), 'UTC', '--now') : ctx.now();
-  (ctx as { now: () => number }).now = () => now;
   const { cfg, jobs } = await loadJobs(ctx, o.names);
   if (!cfg.logExports.enabled) { ctx.log.info('log_exports.enabled is false: nothing to run'); return 0; }
   const active = jobs.filter((j) => j.enabled && (j.schedule || j.oneOff));
@@ -62,7 +62,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   ctx.onClose(() => ledger.close());
   const { source } = await ctx.openSource();
   const events = o.json ? { emit: async (e: Record<string, unknown>) => { await ctx.out.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n'); } } : null;
-  const engine = { ...ctx, events };
+  const engine = { ...ctx, events, now: () => now };
 
   let ok = 0;
   let failed = 0;
@@ -94,7 +94,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       retentionWarnings(ctx, cfg, job, plan, now);
       if (o.plan) {
         for (const p of plan) {
-          const est = p.late ? p.late.rows : await source.count({ ...(await import('../../run/export-window.js')).windowFilter(job, p, now) }, { upTo });
+          const est = p.late ? p.late.rows : await source.count(windowFilter(job, p, now), { upTo });
           const line = { export: job.name, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), estimated_rows: est, destination: job.destType };
           await ctx.out.write(o.json ? JSON.stringify(line) + '\n' : `${job.name}\t${p.kind}\t${line.window_start} → ${line.window_end}\t~${est} rows\t→ ${job.destType}\n`);
         }

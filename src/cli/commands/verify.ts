@@ -15,7 +15,7 @@ import type { Ctx } from '../context.js';
 export interface VerifyOptions { name?: string; run?: string; json?: boolean }
 
 /** Delivered windows of one export to check, and the log DB they came from. */
-interface Target { job: ExportJob; runs: RunRow[]; source: LogSource; label: (r: RunRow) => string }
+interface Target { job: ExportJob; runs: RunRow[]; source: LogSource; label: (r: RunRow) => string; stateDir: string }
 
 const windowOf = (r: RunRow) => `${isoMs(r.window_start)} → ${isoMs(r.window_end)}`;
 
@@ -33,7 +33,7 @@ async function* configuredTargets(ctx: Ctx, o: VerifyOptions): AsyncGenerator<Ta
       if (r.export !== job.name) continue;
       runs = runs.filter((x) => x.window_start === r.window_start && x.window_end === r.window_end);
     }
-    yield { job, runs, source, label: (r) => `${job.name} ${windowOf(r)}` };
+    yield { job, runs, source, label: (r) => `${job.name} ${windowOf(r)}`, stateDir: ledger.dir };
   }
 }
 
@@ -59,7 +59,7 @@ async function* adhocTargets(ctx: Ctx, o: VerifyOptions, ledger: Ledger): AsyncG
       }
     }
     if (!source) throw configError('verify', `run ${r.run_id.slice(0, 8)} read a log DB server the ledger does not name`, 'pass --db URL');
-    yield { job, runs: [r], source, label: (x) => `${job.name} (run ${x.run_id.slice(0, 8)}) ${windowOf(x)}` };
+    yield { job, runs: [r], source, label: (x) => `${job.name} (run ${x.run_id.slice(0, 8)}) ${windowOf(x)}`, stateDir: ledger.dir };
   }
 }
 
@@ -81,8 +81,8 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
   }
   const diffs: string[] = [];
   let windows = 0;
-  for await (const { job, runs, source, label } of targets) {
-    for await (const v of verifyWindows(ctx, job, runs, source)) {
+  for await (const { job, runs, source, label, stateDir: dir } of targets) {
+    for await (const v of verifyWindows(ctx, job, runs, source, dir)) {
       windows++;
       const { run: r, manifest: m, differences: found } = v;
       diffs.push(...found.map((f) => `${label(r)}: ${f}`));
