@@ -24,6 +24,11 @@ export const DESTINATION_TYPES = DESTINATION_MODULES.map((m) => m.type) as Desti
 
 const byType = <T>(f: (m: DestinationModule) => T) => Object.fromEntries(DESTINATION_MODULES.map((m) => [m.type, f(m)])) as Record<DestinationType, T>;
 
+/** The module of a type. */
+export function destinationModule(type: DestinationType): DestinationModule {
+  return DESTINATION_MODULES.find((m) => m.type === type)!;
+}
+
 /** Each type's config schema. */
 export const DESTINATION_SCHEMAS: Record<DestinationType, z.ZodType> = byType((m) => m.schema);
 

@@ -24,6 +24,8 @@ export interface InitQuestion {
 /** Everything the CLI knows of a destination type. The registry (index.ts) lists one per type. */
 export interface DestinationModule<T extends string = string> {
   readonly type: T;
+  /** Object stores and files hold parts as objects; warehouses load them into tables; stdout streams. */
+  readonly kind: 'object' | 'table' | 'stream';
   /** The config's zod schema (loads no SDK). */
   readonly schema: z.ZodType;
   /** The factory; its module (and SDK) is imported only now. */
@@ -32,6 +34,8 @@ export interface DestinationModule<T extends string = string> {
   readonly flags: readonly DestinationFlag[];
   /** Its `init` questions, and keys written as they are (env references for secrets); without them `init` does not offer it. */
   readonly init?: { readonly questions: readonly InitQuestion[]; readonly fixed?: Readonly<Record<string, unknown>> };
+  /** Where it delivers, for the summary line (without it: the type, and the table when there is one). */
+  location?(config: Record<string, unknown>): string;
 }
 
 /** Declares a destination module, keeping its type name as a literal type. */

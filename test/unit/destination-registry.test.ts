@@ -19,6 +19,13 @@ describe('the destination registry', () => {
     for (const k of Object.keys(m.init?.fixed ?? {})) expect(keys, k).toContain(k);
   });
 
+  it('the kinds: object stores and files, warehouses, stdout', () => {
+    const of = (k: string) => DESTINATION_MODULES.filter((m) => m.kind === k).map((m) => m.type);
+    expect(of('object')).toEqual(['file', 's3', 'gcs', 'azure_blob']);
+    expect(of('table')).toEqual(['bigquery', 'snowflake', 'redshift', 'postgres']);
+    expect(of('stream')).toEqual(['stdout']);
+  });
+
   it('a flag several types share is spelled the same by each', () => {
     const seen = new Map<string, string>();
     for (const m of DESTINATION_MODULES) {

@@ -1,8 +1,7 @@
-import { resolve } from 'node:path';
 import { formatNumber } from '../table.js';
 import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, usageError } from '../../errors.js';
-import { DESTINATION_TYPES, type DestinationType } from '../../destination/index.js';
+import { DESTINATION_TYPES, destinationModule, type DestinationType } from '../../destination/index.js';
 import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
@@ -90,14 +89,9 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<{ 
 /** Where the export went, in the words of its destination. */
 function destLocation(job: ExportJob): string {
   const c = job.destConfig as Record<string, unknown>;
-  const bucket = (c.bucket ?? c.container) as string | undefined;
-  switch (job.destType) {
-    case 'file': return resolve(String(c.path ?? '.'));
-    case 's3': return `s3://${bucket}/`;
-    case 'gcs': return `gs://${bucket}/`;
-    case 'azure_blob': return `azure container ${bucket}`;
-    default: return `${job.destType}${c.table ? ` table ${[c.dataset ?? c.schema, c.table].filter(Boolean).join('.')}` : ''}`;
-  }
+  const m = destinationModule(job.destType);
+  if (m.location) return m.location(c);
+  return `${job.destType}${c.table ? ` table ${[c.dataset ?? c.schema, c.table].filter(Boolean).join('.')}` : ''}`;
 }
 
 /** `bifrost-logs export`: one window [--since, --until), delivered with a manifest. */

@@ -3,6 +3,7 @@ import { azureBlobConfigSchema } from './schema.js';
 
 export default defineDestination({
   type: 'azure_blob',
+  kind: 'object',
   schema: azureBlobConfigSchema,
   load: async () => (await import('./index.js')).createAzureBlobDestination,
   flags: [
@@ -11,6 +12,7 @@ export default defineDestination({
     { flag: '--account-name <name>', key: 'account_name', help: 'storage account' },
     { flag: '--connection-string <value>', key: 'connection_string', help: 'connection string (prefer env.NAME)' },
   ],
+  location: (c) => `azure container ${c.container}`,
   init: {
     questions: [
       { key: 'container', message: 'Container' },

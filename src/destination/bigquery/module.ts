@@ -3,6 +3,7 @@ import { bigqueryConfigSchema } from './schema.js';
 
 export default defineDestination({
   type: 'bigquery',
+  kind: 'table',
   schema: bigqueryConfigSchema,
   load: async () => (await import('./index.js')).createBigQueryDestination,
   flags: [

@@ -3,6 +3,7 @@ import { postgresConfigSchema } from './schema.js';
 
 export default defineDestination({
   type: 'postgres',
+  kind: 'table',
   schema: postgresConfigSchema,
   load: async () => (await import('./index.js')).createPostgresDestination,
   flags: [

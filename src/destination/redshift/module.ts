@@ -3,6 +3,7 @@ import { redshiftConfigSchema } from './schema.js';
 
 export default defineDestination({
   type: 'redshift',
+  kind: 'table',
   schema: redshiftConfigSchema,
   load: async () => (await import('./index.js')).createRedshiftDestination,
   flags: [

@@ -3,6 +3,7 @@ import { s3ConfigSchema } from './schema.js';
 
 export default defineDestination({
   type: 's3',
+  kind: 'object',
   schema: s3ConfigSchema,
   load: async () => (await import('./index.js')).createS3Destination,
   flags: [
@@ -12,6 +13,7 @@ export default defineDestination({
     { flag: '--force-path-style [bool]', key: 'force_path_style', help: 'path-style addressing', value: 'bool' },
     { flag: '--sse <mode>', key: 'sse', help: 'server-side encryption (AES256, aws:kms)' },
   ],
+  location: (c) => `s3://${c.bucket}/`,
   init: {
     questions: [
       { key: 'bucket', message: 'Bucket' },

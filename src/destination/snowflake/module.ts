@@ -3,6 +3,7 @@ import { snowflakeConfigSchema } from './schema.js';
 
 export default defineDestination({
   type: 'snowflake',
+  kind: 'table',
   schema: snowflakeConfigSchema,
   load: async () => (await import('./index.js')).createSnowflakeDestination,
   flags: [
