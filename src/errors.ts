@@ -96,7 +96,7 @@ export function exitCodeOf(err: unknown): ExitCodeValue {
   return ExitCode.software;
 }
 
-export function errorMessage(err: unknown): string {
+function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
