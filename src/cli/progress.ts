@@ -1,5 +1,9 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import type { Progress } from '../run/context.js';
+
+// Loaded only when a bar is drawn: every command's context can make one, and most never do.
+const load = () => createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
 
 export type { Progress };
 
@@ -7,6 +11,7 @@ export type { Progress };
 export function createProgress(flags: { progress?: boolean; quiet?: boolean }, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   const enabled = !!stream.isTTY && flags.progress !== false && !flags.quiet;
   if (!enabled) return { enabled, start() {}, tick() {}, stop() {} };
+  const cliProgress = load();
   const bar = new cliProgress.SingleBar({
     stream,
     format: `${label} |{bar}| {value}/{total} rows | {speed} rows/s | ETA {eta_formatted}`,
