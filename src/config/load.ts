@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { CliError, ConfigProblems, ExitCode } from '../errors.js';
 import { configFileSchema, type ConfigFile, type LogExportsConfig } from './schema.js';
-import { suggest } from './suggest.js';
+import { suggest } from '../util/suggest.js';
 import type { SourceBlock } from '../source/locate.js';
 
 export interface LoadedConfig {

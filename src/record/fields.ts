@@ -1,5 +1,5 @@
 import { createIsoFormatter, isoMs } from '../util/time.js';
-import { canonicalObjectType, routeOf } from './endpoint.js';
+import { canonicalObjectType, routeOf } from '../source/endpoint.js';
 import { parseJsonCell, scrubSecrets, tryJson } from './json-cell.js';
 import { col, derived, errorPart, firstPresent, int, jsonCol, jsonPath, num, str, truthy, type FieldDef, type Getter, type RowAccess } from './field-kit.js';
 
@@ -184,10 +184,6 @@ const ALL: Map<string, FieldDef> = new Map();
 for (const f of [...BASE, ...Object.values(INCLUDE_GROUPS).flat(), ...BY_NAME_ONLY]) if (!ALL.has(f.name)) ALL.set(f.name, f);
 
 export const ALL_FIELD_NAMES = [...ALL.keys()];
-
-export function fieldDef(name: string): FieldDef | undefined {
-  return ALL.get(name);
-}
 
 /** Resolves --include / --fields to an ordered, de-duplicated field list. */
 export function selectFields(opts: { include?: readonly string[]; fields?: readonly string[] }): FieldDef[] {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 // @ts-expect-error plain JS module
 import { writeSqlite } from '../../fixtures/generator.mjs';
-import { BIN, cli, type CliResult } from '../support/cli.js';
+import { cli, cliUnprivileged, type CliResult } from '../support/cli.js';
 
 /**
  * One row per line of the README's exit-code table: the situation, the command,
@@ -35,15 +35,7 @@ function cliAsUser(args: string[]): Promise<CliResult> {
   const home = join(dir, 'nobody-home');
   mkdirSync(home, { recursive: true, mode: 0o777 });
   chmodSync(home, 0o777);
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], { env: { PATH: process.env.PATH, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+  return cliUnprivileged(args, { HOME: home });
 }
 
 function runConfig(name: string, exports: Array<{ name: string; out: string }>): string {
