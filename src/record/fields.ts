@@ -30,11 +30,11 @@ interface FieldDef extends SchemaField {
 }
 
 export const truthy = (v: unknown) => v === true || v === 1 || v === '1' || v === 't' || v === 'true';
-const str = (v: unknown) => (v === null || v === undefined || v === '' ? null : String(v));
-const num = (v: unknown) => (v === null || v === undefined || v === '' ? null : Number(v));
-const int = (v: unknown) => (v === null || v === undefined || v === '' ? null : Math.round(Number(v)));
+export const str = (v: unknown) => (v === null || v === undefined || v === '' ? null : String(v));
+export const num = (v: unknown) => (v === null || v === undefined || v === '' ? null : Number(v));
+export const int = (v: unknown) => (v === null || v === undefined || v === '' ? null : Math.round(Number(v)));
 
-function col(name: string, type: FieldType = 'string', conv: (v: unknown) => unknown = str, column = name): FieldDef {
+export function col(name: string, type: FieldType = 'string', conv: (v: unknown) => unknown = str, column = name): FieldDef {
   return {
     name, type, nullable: true, deps: [column],
     make(a) {
@@ -44,7 +44,7 @@ function col(name: string, type: FieldType = 'string', conv: (v: unknown) => unk
   };
 }
 
-function jsonCol(name: string, column: string, opts: { content?: boolean } = {}): FieldDef {
+export function jsonCol(name: string, column: string, opts: { content?: boolean } = {}): FieldDef {
   return {
     name, type: 'json', nullable: true, deps: [column, 'id'], content: opts.content,
     make(a) {
@@ -71,7 +71,7 @@ function jsonPath(column: string, path: readonly string[]): (a: RowAccess) => Ge
   };
 }
 
-function derived(name: string, type: FieldType, deps: string[], make: (a: RowAccess) => Getter, content = false): FieldDef {
+export function derived(name: string, type: FieldType, deps: string[], make: (a: RowAccess) => Getter, content = false): FieldDef {
   return { name, type, nullable: true, deps, make, content };
 }
 

@@ -21,7 +21,6 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
   const { cfg, jobs } = await loadJobs(ctx, o.name ? [o.name] : []);
   const ledger = await openLedger(stateDir(ctx, cfg.logExports.state_dir));
   ctx.onClose(() => ledger.close());
-  const { source } = await ctx.openSource();
   const diffs: string[] = [];
   let windows = 0;
   for (const job of jobs) {
@@ -33,6 +32,7 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
       runs = runs.filter((x) => x.window_start === r.window_start && x.window_end === r.window_end);
     }
     if (!runs.length) continue;
+    const { source } = await ctx.openSource(job.table);
     // Every fingerprinted window's rows now, in one grouped query, against the revision delivered.
     const printed = runs.filter((r) => r.fingerprint);
     const base = { ...windowFilter(job, { start: 0, end: 0 }, Date.now()), start: undefined, end: undefined };

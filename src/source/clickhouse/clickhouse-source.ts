@@ -6,6 +6,7 @@ import { filterConditions, processingFilter, whereClause, type Filter } from '..
 import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { CH_STATUS_CODE, CH_TS_MS, chIdent, chQueryParams, createClickHouseDialect } from './clickhouse-dialect.js';
+import { tableOf, type LogTableName } from '../log-table.js';
 
 const DEFAULT_PAGE = 5000;
 
@@ -56,7 +57,7 @@ export class ClickHouseSource implements LogSource {
   readonly schema: DetectedSchema;
   private readonly client: ClickHouseClient;
   private readonly d = createClickHouseDialect();
-  private readonly table = 'logs';
+  private get table(): string { return tableOf(this.schema); }
 
   private constructor(client: ClickHouseClient, description: string, schema: DetectedSchema) {
     this.client = client;
@@ -64,7 +65,7 @@ export class ClickHouseSource implements LogSource {
     this.schema = schema;
   }
 
-  static async open(conn: ChConnection): Promise<ClickHouseSource> {
+  static async open(conn: ChConnection, table: LogTableName = 'logs'): Promise<ClickHouseSource> {
     const where = describeCh(conn);
     const client = createClient({
       url: conn.url,
@@ -78,25 +79,25 @@ export class ClickHouseSource implements LogSource {
     try {
       const rs = await client.query({
         query: 'SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position',
-        query_params: { t: 'logs' },
+        query_params: { t: table },
         format: 'JSONEachRow',
       });
       const rows = await rs.json<{ name: string; type: string }>();
       if (!rows.length) {
-        throw new CliError('open the log DB', `${where} is not a Bifrost log store (database "${conn.database}" has no "logs" table)`, { exitCode: ExitCode.noInput, hint: 'check the database name' });
+        throw new CliError('open the log DB', `${where} is not a Bifrost log store (database "${conn.database}" has no "${table}" table)`, { exitCode: ExitCode.noInput, hint: 'check the database name' });
       }
       const types = new Map(rows.map((c) => [c.name, c.type]));
       const columns = new Set(types.keys());
-      const missing = missingCoreColumns(columns);
+      const missing = missingCoreColumns(columns, table);
       if (missing.length) {
-        throw new CliError('open the log DB', `${where} is not a Bifrost log store (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
+        throw new CliError('open the log DB', `${where} is not a Bifrost log store (table "${table}" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
       }
       if (!columns.has('ver')) {
-        throw new CliError('open the log DB', `${where}: table "logs" has no "ver" column (not Bifrost's ReplacingMergeTree(ver) table)`, { exitCode: ExitCode.noInput });
+        throw new CliError('open the log DB', `${where}: table "${table}" has no "ver" column (not Bifrost's ReplacingMergeTree(ver) table)`, { exitCode: ExitCode.noInput });
       }
       // The table must be readable, not only described.
-      await (await client.query({ query: 'SELECT 1 FROM logs FINAL LIMIT 1', format: 'JSONEachRow' })).json();
-      return new ClickHouseSource(client, where, { columns, types, hasIncNumber: false });
+      await (await client.query({ query: `SELECT 1 FROM ${chIdent(table)} FINAL LIMIT 1`, format: 'JSONEachRow' })).json();
+      return new ClickHouseSource(client, where, { columns, types, hasIncNumber: false, table });
     } catch (err) {
       await client.close().catch(() => {});
       throw chError('open the log DB', err, where);
@@ -116,7 +117,7 @@ export class ClickHouseSource implements LogSource {
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
     return readSelectList(columns, (c) => this.colExpr(c), {
       tsMs: CH_TS_MS, statusCode: CH_STATUS_CODE, position: 'toFloat64(toUnixTimestamp64Micro(`ver`))',
-      passthroughParams: "if(`object_type` = 'passthrough', `params`, NULL)",
+      passthroughParams: this.table === 'logs' ? "if(`object_type` = 'passthrough', `params`, NULL)" : 'NULL',
     });
   }
 
@@ -127,6 +128,11 @@ export class ClickHouseSource implements LogSource {
     if (range?.after && range.after.kind === 'ver') c.push(`${ver} > ${this.d.param(params, range.after.value)}`);
     if (range?.upTo && range.upTo.kind === 'ver') c.push(`${ver} <= ${this.d.param(params, range.upTo.value)}`);
     return c;
+  }
+
+  /** A numeric column as Float64, or NULL where the table has none (mcp_tool_logs has no tokens). */
+  private num(c: string): string {
+    return physicalColumn(this.schema, c) ? `toFloat64(${chIdent(c)})` : 'CAST(NULL AS Nullable(Float64))';
   }
 
   private from(): string {
@@ -249,8 +255,8 @@ export class ClickHouseSource implements LogSource {
     const kexprs = keys.map((k) => groupExpr(this.d, this.schema, k, spec.timezone, params));
     const conds = filterConditions(this.d, this.schema, filter, params);
     const costCol = physicalColumn(this.schema, 'cost') ? 'ifNull(`cost`, 0)' : '0';
-    const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), '`status` AS st', 'toFloat64(`latency`) AS lat', 'toFloat64(`total_tokens`) AS tt',
-      'toFloat64(`prompt_tokens`) AS pt', 'toFloat64(`completion_tokens`) AS ct', `toFloat64(${costCol}) AS cost`].join(', ')} FROM ${this.from()} ${whereClause(conds)}`;
+    const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), '`status` AS st', 'toFloat64(`latency`) AS lat', `${this.num('total_tokens')} AS tt`,
+      `${this.num('prompt_tokens')} AS pt`, `${this.num('completion_tokens')} AS ct`, `toFloat64(${costCol}) AS cost`].join(', ')} FROM ${this.from()} ${whereClause(conds)}`;
     // Bifrost's GetStats: completed rows are success, error and cancelled; rates and average latency are 0 when none are.
     const done = `st IN ('success', 'error', 'cancelled')`;
     const completed = `countIf(${done})`;
