@@ -133,7 +133,8 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
   const aggCols = [...k, ...metrics.map((x) => `${PERCENTILES[x] !== undefined ? d.percentile(PERCENTILES[x]!, doneLat) : m[x]} AS ${x}`)];
   const groupBy = k.length ? ` GROUP BY ${k.join(', ')}` : '';
   let sql = `WITH base AS (${base}) SELECT ${aggCols.join(', ')} FROM base${groupBy}`;
-  if (k.length) sql += ` ORDER BY ${k.join(', ')}`;
+  // NULL groups last on every store (SQLite alone would sort them first).
+  if (k.length) sql += ` ORDER BY ${k.map((x) => `${x} NULLS LAST`).join(', ')}`;
   return { sql, params, keys };
 }
 

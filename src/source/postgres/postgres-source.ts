@@ -221,7 +221,7 @@ export class PostgresSource implements LogSource {
     const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${this.schema.hasIncNumber && w.upTo && w.upTo.kind === 'inc_number' ? ` AND (p IS NULL OR p <= ${Math.trunc(w.upTo.value)})` : ''} THEN ${i}`).join(' ');
     const r = await this.q<{ b: number; n: string; c: number | null; k: number | null; h: string | null }>(`SELECT b, count(*) AS n, sum(c) AS c, sum(k) AS k, (sum(h) % 281474976710656)::text AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner}) x) y WHERE b IS NOT NULL GROUP BY b`, params);
     const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
-    for (const row of r.rows) out[row.b] = { rows: Number(row.n), cost: row.c ?? 0, tokens: row.k ?? 0, hash: Number(row.h ?? 0) };
+    for (const row of r.rows) out[row.b] = { rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h ?? 0) };
     return out;
   }
 
