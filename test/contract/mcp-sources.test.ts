@@ -229,7 +229,7 @@ describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal ans
     try {
       const cols = (w.prepare('PRAGMA table_info(mcp_tool_logs)').all() as Array<{ name: string }>).map((c) => c.name);
       const src = w.prepare('SELECT * FROM mcp_tool_logs LIMIT 1').get() as Record<string, unknown>;
-      const row = { ...src, id: 'late-call-1', timestamp: '2026-10-01 01:00:00.000+00:00' };
+      const row: Record<string, unknown> = { ...src, id: 'late-call-1', timestamp: '2026-10-01 01:00:00.000+00:00' };
       w.prepare(`INSERT INTO mcp_tool_logs (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map(() => '?').join(',')})`).run(...cols.map((c) => row[c] ?? null));
     } finally { w.close(); }
     const after = await s.position();
