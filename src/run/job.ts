@@ -1,7 +1,6 @@
 import { configError } from '../errors.js';
 import { formatByName } from '../format/index.js';
 import type { Format } from '../format/types.js';
-import { resolveFields } from '../record/select.js';
 import type { FieldDef } from '../record/fields.js';
 import type { FilterSpec } from '../source/filter-spec.js';
 import type { ExportConfig, LogExportsConfig, TransformConfig } from '../config/schema.js';
@@ -13,7 +12,7 @@ import { formatIssues } from '../config/load.js';
 import { planTransforms } from '../transform/compose.js';
 import { ConfigProblems } from '../errors.js';
 import { checkFiltersForTable, DEFAULT_LOG_TABLE, type LogTableName } from '../source/log-table.js';
-import { checkTransformsForTable } from './table-check.js';
+import { checkTransformsForTable, fieldsOfTable } from './table-check.js';
 
 export interface Schedule {
   frequency: 'hourly' | 'daily' | 'weekly' | 'monthly';
@@ -126,7 +125,7 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     if (oneOff.start >= oneOff.end) throw configError('load the config', `${at}.data.filters.date_range: start is not before end`);
   }
   const table = o.table ?? data.table ?? DEFAULT_LOG_TABLE;
-  const fieldDefs = resolveFields({ include, fields }, table);
+  const fieldDefs = fieldsOfTable({ include, fields }, table, o.include === undefined && o.fields === undefined ? `${at}.data` : undefined);
   checkFiltersForTable(table, data.filters as FilterSpec | undefined, `${at}.data`);
   checkFiltersForTable(table, o.filters);
   checkTransformsForTable(table, transforms, `${at}.data.transformations`);

@@ -1,4 +1,6 @@
-import { configError } from '../errors.js';
+import { CliError, configError } from '../errors.js';
+import { resolveFields, type RecordTable } from '../record/select.js';
+import type { FieldDef } from '../record/fields.js';
 import type { TransformConfig } from '../config/schema.js';
 import { GROUPABLE_FIELDS, TIME_BUCKETS, normaliseMetric } from '../source/aggregate-sql.js';
 import type { LogTableName } from '../source/log-table.js';
@@ -28,4 +30,14 @@ export function checkTransformsForTable(table: LogTableName, transforms: readonl
     const m = metricOutsideTable(table, t.metrics);
     if (m) throw configError('set up aggregate', `${at}[${i}].metrics: ${m} does not apply to ${table} (MCP tool calls have no tokens)`);
   });
+}
+
+/** The table's fields for include/fields; from a config (`where`), a name the table lacks is a config error (78). */
+export function fieldsOfTable(o: { include?: readonly string[]; fields?: readonly string[] }, table: RecordTable, where?: string): FieldDef[] {
+  try {
+    return resolveFields(o, table);
+  } catch (err) {
+    if (where && err instanceof CliError) throw configError('load the config', `${where}: ${err.why}`, err.hint);
+    throw err;
+  }
 }

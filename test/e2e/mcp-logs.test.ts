@@ -306,3 +306,49 @@ describe('run: a configured export of mcp_tool_logs beside one of logs', () => {
     expect(r2.stdout + r2.stderr).not.toMatch(/llm_daily[^\n]*restated/);
   }, 240_000);
 });
+
+describe('configured exports of mcp_tool_logs: config errors and check', () => {
+  const write = (name: string, data: Record<string, unknown>) => {
+    const cfg = join(dir, `${name}.json`);
+    writeFileSync(cfg, JSON.stringify({ source: { path: sqlite }, log_exports: { enabled: true, exports: [{
+      name: 'mcp', enabled: true, schedule: { frequency: 'daily', time: '02:00', timezone: 'UTC' },
+      destination: { type: 'file', config: { path: join(dir, `${name}-out`) } }, data: { format: 'jsonl', ...data },
+    }] } }));
+    return cfg;
+  };
+
+  it('a wrong data.table, an LLM filter, group or aggregate key on mcp_tool_logs: one line, exit 78', async () => {
+    for (const [data, msg] of [
+      [{ table: 'mcp_tool_log' }, 'data.table'],
+      [{ table: 'mcp_tool_logs', filters: { providers: ['openai'] } }, 'log_exports.exports[0].data.filters.providers does not apply to mcp_tool_logs'],
+      [{ table: 'mcp_tool_logs', include: ['request_logs'] }, 'unknown group "request_logs" of mcp_tool_logs'],
+      [{ table: 'mcp_tool_logs', transformations: [{ type: 'aggregate', group_by: ['provider'], metrics: ['calls'] }] }, 'cannot group mcp_tool_logs by "provider"'],
+      [{ table: 'mcp_tool_logs', transformations: [{ type: 'aggregate', group_by: ['tool'], metrics: ['total_tokens'] }] }, 'total_tokens does not apply to mcp_tool_logs'],
+      [{ table: 'mcp_tool_logs', format: 'report' }, 'the report covers LLM requests'],
+      [{ filters: { tools: ['web_search'] } }, 'filters.tools does not apply to logs'],
+    ] as Array<[Record<string, unknown>, string]>) {
+      const r = await cli(['run', '--config', write(`bad${++n}`, data), '--state-dir', join(dir, `bad-state${n}`), '--now', '2026-10-04T03:00:00Z']);
+      expect(r.code, `${JSON.stringify(data)}: ${r.stderr}`).toBe(78);
+      expect(r.stderr).toContain(msg);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('bifrost-logs:'))).toHaveLength(1);
+    }
+  });
+
+  it('check proves mcp_tool_logs readable; an aggregate of MCP calls by server exports cost per server', async () => {
+    const cfg = write('agg', { table: 'mcp_tool_logs', transformations: [{ type: 'aggregate', group_by: ['server'], metrics: ['calls', 'total_cost'] }] });
+    const c = await cli(['check', '--config', cfg, '--state-dir', join(dir, 'agg-state')]);
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect(c.stdout).toMatch(new RegExp(`ok {3}log table mcp_tool_logs: ${truth.length} rows`));
+    const r = await cli(['export', '--name', 'mcp', '--config', cfg, '--state-dir', join(dir, 'agg-state'), ...win]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = join(dir, 'agg-out');
+    const rows = files(out).filter((f) => f.endsWith('.jsonl')).flatMap((f) => ndjson(readFileSync(join(out, f), 'utf8')));
+    const servers = new Set(truth.filter(inWindow).map((t) => t.server_label));
+    expect(rows.map((x) => x.server).sort()).toEqual([...servers].sort());
+    for (const x of rows) {
+      const g = truth.filter((t) => inWindow(t) && t.server_label === x.server);
+      expect(x.calls).toBe(g.length);
+      expect(x.total_cost).toBeCloseTo(g.reduce((a, t) => a + Number(t.cost ?? 0), 0), 9);
+    }
+  });
+});
