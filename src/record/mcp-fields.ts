@@ -71,9 +71,7 @@ export const MCP_FIELD_NAMES = [...ALL.keys()];
 
 /** --include / --fields over the MCP record, in order, de-duplicated. */
 export function selectMcpFields(opts: { include?: readonly string[]; fields?: readonly string[] }): FieldDef[] {
-  if (opts.fields && opts.fields.length) return opts.fields.map((n) => ALL.get(n)!);
-  const out = new Map<string, FieldDef>();
-  for (const f of BASE) out.set(f.name, f);
-  for (const g of opts.include ?? []) for (const f of MCP_INCLUDE_GROUPS[g] ?? []) if (!out.has(f.name)) out.set(f.name, f);
-  return [...out.values()];
+  if (opts.fields?.length) return opts.fields.map((n) => ALL.get(n)!);
+  const chosen = [...BASE, ...(opts.include ?? []).flatMap((g) => MCP_INCLUDE_GROUPS[g] ?? [])];
+  return chosen.filter((f, i) => chosen.findIndex((x) => x.name === f.name) === i);
 }

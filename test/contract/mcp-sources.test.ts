@@ -6,20 +6,11 @@
  * from the raw rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-// @ts-expect-error plain JS module
-import { writeSqlite, loadPostgres } from '../../fixtures/generator.mjs';
-// @ts-expect-error plain JS module
-import { loadClickHouse } from '../../fixtures/clickhouse.mjs';
-import { startPostgres } from '../support/services.js';
-import { startClickHouse, type ClickHouseServer } from '../support/clickhouse-server.js';
+import type { ClickHouseServer } from '../support/clickhouse-server.js';
+import { mostCommon, openThreeStores, readIds, type ThreeStores } from '../support/three-stores.js';
 import { derivedStatusCode, percentileCont, type TruthRow } from '../support/truth.js';
-import { openSource } from '../../src/source/open.js';
-import { specFromDbArg } from '../../src/source/locate.js';
-import type { LogSource } from '../../src/source/types.js';
+import { expectSameGroups, mcpRows } from '../support/mcp-truth.js';
 import type { Filter } from '../../src/source/filter.js';
 import { createRecordMapper } from '../../src/record/mapper.js';
 import { createWarnings } from '../../src/record/json-cell.js';
@@ -30,44 +21,21 @@ const START = Date.parse('2026-10-02T00:00:00Z');
 const END = Date.parse('2026-10-03T00:00:00Z');
 const STORES = ['sqlite', 'postgres', 'clickhouse'] as const;
 
-let dir: string;
+let stores: ThreeStores;
 let sqlitePath: string;
-let stopPg: (() => Promise<void>) | undefined;
 let ch: ClickHouseServer;
-const sources: Record<string, LogSource> = {};
+let sources: ThreeStores['sources'];
 /** The raw rows of the SQLite store's mcp_tool_logs, read with plain SQL. */
 let truth: TruthRow[];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bl-mcp-src-'));
-  sqlitePath = join(dir, 'logs.db');
-  writeSqlite(sqlitePath, OPTS);
-  const db = new Database(sqlitePath, { readonly: true });
-  truth = (db.prepare('SELECT * FROM mcp_tool_logs').all() as Array<Record<string, any>>).map((r) => ({ ...r, __ts_ms: Date.parse(String(r.timestamp).replace(' ', 'T')) }));
-  db.close();
-  const pg = await startPostgres();
-  stopPg = pg.stop;
-  const pgUrl = await pg.createDatabase('bifrost');
-  await loadPostgres(pgUrl, OPTS);
-  ch = await startClickHouse();
-  await loadClickHouse((sql: string) => ch.exec(sql), OPTS);
-  sources.sqlite = await openSource(specFromDbArg(sqlitePath, '--db'), 'mcp_tool_logs');
-  sources.postgres = await openSource(specFromDbArg(pgUrl, '--db'), 'mcp_tool_logs');
-  const u = new URL(ch.url);
-  sources.clickhouse = await openSource(specFromDbArg(`clickhouse://${ch.user}:${ch.password}@${u.host}/${ch.database}`, '--db'), 'mcp_tool_logs');
+  stores = await openThreeStores(OPTS, 'mcp_tool_logs', 'bl-mcp-src-');
+  ({ sqlitePath, ch, sources } = stores);
+  truth = mcpRows(sqlitePath);
 }, 300_000);
-afterAll(async () => {
-  for (const s of Object.values(sources)) await s.close();
-  await ch?.stop();
-  await stopPg?.();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(async () => { await stores?.close(); });
 
-const most = (key: string) => {
-  const c = new Map<unknown, number>();
-  for (const r of truth) if (r[key] !== null && r[key] !== '' && r[key] !== undefined) c.set(r[key], (c.get(r[key]) ?? 0) + 1);
-  return [...c.entries()].sort((a, b) => b[1] - a[1])[0]![0] as string;
-};
+const most = (key: string) => mostCommon(truth, key);
 const done = (r: TruthRow) => r.status === 'success' || r.status === 'error';
 
 /** Each filter, and which raw rows it selects (written from Bifrost's column meanings, not our SQL). */
@@ -86,36 +54,27 @@ const filters: Array<[string, () => Filter, (r: TruthRow) => boolean]> = [
   ['completed only', () => ({ completedOnly: true }), (r) => r.status !== 'processing'],
 ];
 
-async function readIds(s: LogSource, filter: Filter): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const p of s.read({ filter, columns: ['id', 'status'], pageSize: 77 })) {
-    const i = p.columns.indexOf('id');
-    for (const r of p.rows) ids.push(r[i] as string);
-  }
-  return ids;
-}
-
 describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal answers', () => {
   it('ClickHouse holds several versions of some calls; every read and count sees each call once, in its latest version', async () => {
     expect(truth.length).toBeGreaterThanOrEqual(300);
     const raw = Number((await ch.exec('SELECT count() FROM mcp_tool_logs')).trim());
     expect(raw).toBeGreaterThan(truth.length);
-    const ids = await readIds(sources.clickhouse!, {});
+    const ids = await readIds(sources.clickhouse, {});
     expect(ids.length).toBe(truth.length);
     expect(new Set(ids).size).toBe(truth.length);
-    expect(await sources.clickhouse!.count({ status: ['processing'] })).toBe(0);
-    expect((await sources.clickhouse!.position()).kind).toBe('ver');
-    expect((await sources.sqlite!.position()).kind).toBe('rowid');
+    expect(await sources.clickhouse.count({ status: ['processing'] })).toBe(0);
+    expect((await sources.clickhouse.position()).kind).toBe('ver');
+    expect((await sources.sqlite.position()).kind).toBe('rowid');
     // Bifrost's mcp_tool_logs has no inc_number: Postgres has no insert position for it.
-    expect((await sources.postgres!.position()).kind).toBe('none');
+    expect((await sources.postgres.position()).kind).toBe('none');
   });
 
   for (const [name, f, pick] of filters) {
     it(`${name}: same rows on every store, equal to the raw rows`, async () => {
       const want = truth.filter(pick).map((r) => r.id as string).sort();
       expect(want.length, name).toBeGreaterThan(0);
-      const got = (await Promise.all(STORES.map((k) => readIds(sources[k]!, f())))).map((x) => x.sort());
-      const n = await Promise.all(STORES.map((k) => sources[k]!.count(f())));
+      const got = (await Promise.all(STORES.map((k) => readIds(sources[k], f())))).map((x) => x.sort());
+      const n = await Promise.all(STORES.map((k) => sources[k].count(f())));
       for (const g of got) expect(g).toEqual(want);
       expect(n).toEqual([want.length, want.length, want.length]);
     });
@@ -127,7 +86,7 @@ describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal ans
       const mapper = createRecordMapper(fields, createWarnings());
       expect(mapper.columns).not.toContain('redaction_mapping');
       const out: Record<string, unknown>[] = [];
-      for await (const p of sources[k]!.read({ filter: {}, columns: mapper.columns })) out.push(...mapper.map(p));
+      for await (const p of sources[k].read({ filter: {}, columns: mapper.columns })) out.push(...mapper.map(p));
       return out.sort((a, b) => String(a.request_id).localeCompare(String(b.request_id)));
     }));
     expect(all[1]).toEqual(all[0]);
@@ -152,17 +111,10 @@ describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal ans
     const metrics = ['calls', 'count', 'success_count', 'error_count', 'success_rate', 'error_rate', 'average_latency', 'p50_latency', 'p95_latency', 'p99_latency', 'max_latency', 'total_cost', 'avg_cost'];
     for (const groupBy of [[], ['server'], ['tool'], ['server', 'tool'], ['status', 'status_code'], ['date'], ['hour', 'server'], ['virtual_key_id', 'team_id'], ['customer_id']]) {
       const spec = { groupBy, metrics, timezone: 'Europe/Berlin' };
-      const [a, b, c] = await Promise.all(STORES.map((k) => sources[k]!.aggregate({ start: START - 86_400_000, end: END }, spec)));
+      const [a, b, c] = await Promise.all(STORES.map((k) => sources[k].aggregate({ start: START - 86_400_000, end: END }, spec)));
       expect(a!.length, JSON.stringify(groupBy)).toBeGreaterThan(0);
-      for (const other of [b!, c!]) {
-        expect(other.length, JSON.stringify(groupBy)).toBe(a!.length);
-        other.forEach((row, i) => {
-          for (const [k, v] of Object.entries(a![i]!)) {
-            if (typeof v === 'number') expect(row[k] as number, `${groupBy} ${k}`).toBeCloseTo(v, 6);
-            else expect(row[k], `${groupBy} ${k}`).toEqual(v);
-          }
-        });
-      }
+      expectSameGroups(a!, b!, `postgres ${groupBy}`);
+      expectSameGroups(a!, c!, `clickhouse ${groupBy}`);
     }
   });
 
@@ -173,7 +125,7 @@ describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal ans
       groups.set(k, [...(groups.get(k) ?? []), r]);
     }
     for (const k of STORES) {
-      const rows = await sources[k]!.aggregate({}, { groupBy: ['server', 'tool'], metrics: ['calls', 'error_rate', 'p50_latency', 'p95_latency', 'p99_latency', 'total_cost'], timezone: 'UTC' });
+      const rows = await sources[k].aggregate({}, { groupBy: ['server', 'tool'], metrics: ['calls', 'error_rate', 'p50_latency', 'p95_latency', 'p99_latency', 'total_cost'], timezone: 'UTC' });
       expect(rows.length, k).toBe(groups.size);
       for (const row of rows) {
         const g = groups.get(`${row.server}\u0000${row.tool}`)!;
@@ -193,7 +145,7 @@ describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal ans
     const days = [0, 1, 2].map((d) => ({ start: Date.parse('2026-10-01T00:00:00Z') + d * 86_400_000, end: Date.parse('2026-10-01T00:00:00Z') + (d + 1) * 86_400_000 }));
     const cols = ['id', 'status', 'cost', 'latency', 'arguments', 'result'];
     const f: Filter = { completedOnly: true };
-    const fps = Object.fromEntries(await Promise.all(STORES.map(async (k) => [k, await sources[k]!.fingerprints(f, days, cols)] as const)));
+    const fps = Object.fromEntries(await Promise.all(STORES.map(async (k) => [k, await sources[k].fingerprints(f, days, cols)] as const)));
     for (const [i, w] of days.entries()) {
       const rows = truth.filter((r) => r.__ts_ms >= w.start && r.__ts_ms < w.end && done(r));
       for (const k of STORES) {
@@ -202,7 +154,7 @@ describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal ans
         expect(fps[k]![i]!.tokens, `${k} day ${i}`).toBe(0);
       }
     }
-    const s = sources.clickhouse!;
+    const s = sources.clickhouse;
     const call = truth.find((r) => r.status === 'success' && r.__ts_ms >= days[1]!.start && r.__ts_ms < days[1]!.end)!;
     const before = await s.position();
     await ch.exec(`INSERT INTO mcp_tool_logs SELECT * REPLACE (now64(9) AS ver, 0.75 AS cost) FROM mcp_tool_logs FINAL WHERE id = '${call.id}'`);
@@ -223,7 +175,7 @@ describe('mcp_tool_logs contract: SQLite, Postgres and ClickHouse give equal ans
   });
 
   it('a call inserted into SQLite after a position is the only one read after it (rowid)', async () => {
-    const s = sources.sqlite!;
+    const s = sources.sqlite;
     const before = await s.position();
     const w = new Database(sqlitePath);
     try {

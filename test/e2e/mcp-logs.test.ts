@@ -8,12 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 // @ts-expect-error plain JS module
 import { writeSqlite, loadPostgres } from '../../fixtures/generator.mjs';
 // @ts-expect-error plain JS module
@@ -23,6 +21,7 @@ import { cli, ndjson } from '../support/cli.js';
 import { startPostgres, startS3, type PostgresService } from '../support/services.js';
 import { duckdb } from '../support/parquet.js';
 import { derivedStatusCode, percentileCont, type TruthRow } from '../support/truth.js';
+import { mcpRows, s3Ndjson } from '../support/mcp-truth.js';
 
 const OPTS = { rows: 2000, seed: 57, schema: 'newer', start: '2026-10-01T00:00:00Z', days: 3 };
 const SINCE = '2026-10-02T00:00:00Z';
@@ -48,9 +47,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'bl-mcp-'));
   sqlite = join(dir, 'logs.db');
   writeSqlite(sqlite, OPTS);
-  const db = new Database(sqlite, { readonly: true });
-  truth = (db.prepare('SELECT * FROM mcp_tool_logs').all() as Array<Record<string, any>>).map((r) => ({ ...r, __ts_ms: Date.parse(String(r.timestamp).replace(' ', 'T')) }));
-  db.close();
+  truth = mcpRows(sqlite);
   pgs = await startPostgres();
   pgUrl = await pgs.createDatabase('bifrost');
   await loadPostgres(pgUrl, OPTS);
@@ -179,16 +176,7 @@ describe('mcp_tool_logs through the CLI', () => {
       const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') };
       const r = await cli(['export', '--db', pgUrl, ...MCP, ...win, '--dest', 's3', '--bucket', 'mcp', '--endpoint', s3.endpoint, '--force-path-style', '--region', 'us-east-1', '--prefix', 'mcp/', '--format', 'jsonl', '--gzip', '--state-dir', join(dir, 's3state')], { env });
       expect(r.code, r.stderr).toBe(0);
-      const c = new S3Client(s3.clientConfig);
-      const ids: string[] = [];
-      try {
-        const list = await c.send(new ListObjectsV2Command({ Bucket: 'mcp', Prefix: 'mcp/' }));
-        for (const o of list.Contents ?? []) {
-          if (!o.Key!.endsWith('.jsonl.gz')) continue;
-          const g = await c.send(new GetObjectCommand({ Bucket: 'mcp', Key: o.Key! }));
-          ids.push(...ndjson(gunzipSync(Buffer.from(await g.Body!.transformToByteArray())).toString('utf8')).map((x) => x.request_id));
-        }
-      } finally { c.destroy(); }
+      const ids = (await s3Ndjson(s3.clientConfig, 'mcp', 'mcp/')).map((x) => x.request_id as string);
       expect(ids.sort()).toEqual(windowIds());
     } finally { await s3.destroy(); }
 
