@@ -89,6 +89,34 @@ describe('mcp_tool_logs through the CLI', () => {
     expect(ndjson(llm.stdout).map((x) => x.request_id)).toContain(linked.llm_request_id);
   });
 
+  it('content_hidden calls export no arguments or result; anonymize redacts MCP fields as for LLM logs', async () => {
+    const copy = join(dir, 'hidden.db');
+    writeSqlite(copy, OPTS);
+    const hidden = truth.find((t) => t.status === 'success' && t.arguments && inWindow(t))!;
+    const w = new Database(copy);
+    try {
+      w.exec('ALTER TABLE mcp_tool_logs ADD COLUMN content_hidden numeric DEFAULT false');
+      w.prepare('UPDATE mcp_tool_logs SET content_hidden = 1 WHERE id = ?').run(hidden.id);
+    } finally { w.close(); }
+    const r = await cli(['query', '--db', copy, ...MCP, ...win, '--all', '--json', '--include', 'tool_io']);
+    expect(r.code, r.stderr).toBe(0);
+    const recs = ndjson(r.stdout);
+    const h = recs.find((x) => x.request_id === hidden.id)!;
+    expect([h.arguments, h.result, h.content_state]).toEqual([null, null, 'hidden']);
+    expect(h.tool).toBe(hidden.tool_name);
+    expect(recs.filter((x) => x.content_state === 'hidden')).toHaveLength(1);
+    expect(recs.filter((x) => x.arguments !== null).length).toBe(truth.filter((t) => inWindow(t) && t.arguments).length - 1);
+    const e = await cli(['export', '--db', copy, ...MCP, ...win, '--dest', 'stdout', '--format', 'jsonl', '--anonymize', 'user_id,virtual_key_id', '--anonymize-method', 'redact']);
+    expect(e.code, e.stderr).toBe(0);
+    const out = ndjson(e.stdout);
+    expect(out.length).toBe(windowIds().length);
+    for (const x of out) {
+      const t = truth.find((y) => y.id === x.request_id)!;
+      expect(x.user_id).toBe(t.user_id === null ? null : '[REDACTED]');
+      expect(x.virtual_key_id).toBe(t.virtual_key_id === null ? null : '[REDACTED]');
+    }
+  });
+
   it('query --table: no value is table output of logs as before; a log-table name is that table, as a table; a wrong name is exit 64', async () => {
     const a = await cli(['query', '--db', sqlite, '--table', '--limit', '3']);
     expect(a.code, a.stderr).toBe(0);
