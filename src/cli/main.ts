@@ -63,7 +63,7 @@ export function buildProgram(): Command {
 
   const query = addLogTableOption(addFilterOptions(addSourceOptions(program.command('query').description('print log records (table on a TTY, NDJSON in a pipe)'))))
     .option('--fields <list>', 'exact fields to print', parseList)
-    .option('--include <groups>', 'add field groups: request_logs, response_logs, error_logs, metrics, traces', parseList)
+    .option('--include <groups>', 'add field groups: request_logs, response_logs, error_logs, metrics, traces (mcp_tool_logs: tool_io, error_logs, identity, traces)', parseList)
     .addOption(new Option('--sort <key>', 'sort key').choices(['timestamp', 'latency', 'tokens', 'cost']).default('timestamp'))
     .addOption(new Option('--order <dir>', 'sort order').choices(['asc', 'desc']).default('desc'))
     .option('--limit <n>', 'at most N records (default 100)', parsePositiveInt)
