@@ -283,7 +283,7 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
     window: { start: isoMs(w.start), end: isoMs(w.end) },
     created_at: prev?.created_at ?? o.restate?.previous.created_at ?? nowIso,
     updated_at: nowIso,
-    source: { dialect: o.source.dialect, position: o.upTo, pending_ids: pendingIds.length },
+    source: { dialect: o.source.dialect, table: o.job.table, position: o.upTo, pending_ids: pendingIds.length },
     format: format.name,
     compression: gzip ? 'gzip' : job.format.name === 'parquet' && job.compression === 'gzip' ? 'gzip' : 'none',
     destination: dest.type,

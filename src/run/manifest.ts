@@ -15,7 +15,8 @@ export interface Manifest {
   window: { start: string; end: string };
   created_at: string;
   updated_at: string;
-  source: { dialect: string; position: SourcePosition; pending_ids: number };
+  /** `table`: the log table read (`logs` or `mcp_tool_logs`). */
+  source: { dialect: string; table: string; position: SourcePosition; pending_ids: number };
   format: string;
   compression: 'none' | 'gzip';
   destination: string;

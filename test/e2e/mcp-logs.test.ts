@@ -184,7 +184,9 @@ describe('mcp_tool_logs through the CLI', () => {
         expect(f, files(out).join(',')).toContain('mcp_tool_logs');
         const manifest = files(out).find((x) => x.endsWith('manifest.json'))!;
         const m = JSON.parse(readFileSync(join(out, manifest), 'utf8'));
-        expect(m.row_count ?? m.rows).toBe(windowIds().length);
+        expect(m.rows).toBe(windowIds().length);
+        expect(m.source.table).toBe('mcp_tool_logs');
+        expect(m.schema.map((x: { name: string }) => x.name)).toEqual([...MCP_BASE, 'arguments', 'result', 'content_state']);
         let recs: Record<string, unknown>[];
         if (format === 'jsonl') recs = ndjson(readFileSync(join(out, f), 'utf8'));
         else if (format === 'csv') {
