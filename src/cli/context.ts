@@ -9,6 +9,7 @@ import type { LogSource } from '../source/types.js';
 import type { LoadedConfig } from '../config/load.js';
 import { isValidZone } from '../util/time.js';
 import { type CliError, usageError } from '../errors.js';
+import type { LogTableName } from '../source/log-table.js';
 
 /** Global flags every command sees. */
 export interface GlobalOptions {
@@ -30,8 +31,8 @@ export interface Ctx extends EngineContext {
   readonly tz: string;
   /** Loads the config file once (null when there is none). */
   config(): Promise<LoadedConfig | null>;
-  /** Locates and opens the log DB. */
-  openSource(): Promise<{ source: LogSource; spec: SourceSpec }>;
+  /** Locates and opens the log DB on one of its log tables (default logs); once per table. */
+  openSource(table?: LogTableName): Promise<{ source: LogSource; spec: SourceSpec }>;
   /** Things to close at exit. */
   onClose(fn: () => Promise<void> | void): void;
 }
@@ -53,25 +54,32 @@ export function createCtx(global: GlobalOptions, log: Logger, out: DataOut, sign
       cfg ??= import('../config/load.js').then((m) => m.loadConfig({ configPath: global.config, bifrostConfig: global.bifrostConfig, env }));
       return cfg;
     },
-    async openSource() {
-      // --db, --bifrost-config and $BIFROST_LOGS_DB come before the config file's source: no need to load it.
-      const loaded = global.db || global.bifrostConfig || env.BIFROST_LOGS_DB ? null : await ctx.config();
-      const spec = locateSource({
-        db: global.db,
-        bifrostConfig: global.bifrostConfig,
-        configSource: loaded?.source ? { block: loaded.source, file: loaded.file } : undefined,
-        env,
-      });
-      log.verbose(`reading ${spec.kind === 'sqlite' ? spec.path : spec.kind} (from ${spec.from})`);
-      const source = await openSource(spec);
-      closers.push(() => source.close());
-      return { source, spec };
+    openSource(table: LogTableName = 'logs') {
+      let p = opened.get(table);
+      if (!p) opened.set(table, (p = open(table)));
+      return p;
     },
     onClose(fn: () => Promise<void> | void) { closers.push(fn); },
     async closeAll() {
       for (const fn of closers.reverse()) await Promise.resolve(fn()).catch(() => {});
       closers.length = 0;
+      opened.clear();
     },
   };
+  const opened = new Map<LogTableName, Promise<{ source: LogSource; spec: SourceSpec }>>();
+  async function open(table: LogTableName) {
+    // --db, --bifrost-config and $BIFROST_LOGS_DB come before the config file's source: no need to load it.
+    const loaded = global.db || global.bifrostConfig || env.BIFROST_LOGS_DB ? null : await ctx.config();
+    const spec = locateSource({
+      db: global.db,
+      bifrostConfig: global.bifrostConfig,
+      configSource: loaded?.source ? { block: loaded.source, file: loaded.file } : undefined,
+      env,
+    });
+    log.verbose(`reading ${spec.kind === 'sqlite' ? spec.path : spec.kind} (from ${spec.from})`);
+    const source = await openSource(spec, table);
+    closers.push(() => source.close());
+    return { source, spec };
+  }
   return ctx;
 }

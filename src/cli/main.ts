@@ -3,9 +3,10 @@ import { ExitCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { createCtx, type Ctx, type GlobalOptions } from './context.js';
 import { createLogger } from './log.js';
-import { createStdout } from './output.js';
+import { createStdout, PipeClosed } from './output.js';
 import { reportError } from './report-error.js';
-import { addFilterOptions, addSourceOptions, filterSpecFromFlags, parseBool, parseKeyValue, parseList, parseNonNegInt, parsePositiveInt } from './options.js';
+import { logTableFromFlags } from './log-table-flag.js';
+import { addFilterOptions, addLogTableOption, addSourceOptions, filterSpecFromFlags, parseBool, parseKeyValue, parseList, parseNonNegInt, parsePositiveInt } from './options.js';
 
 type Action = (ctx: Ctx, opts: Record<string, any>, args: string[]) => Promise<number>;
 
@@ -60,9 +61,9 @@ export function buildProgram(): Command {
     'bifrost-logs run          # from cron: every export that is due',
   ]));
 
-  addFilterOptions(addSourceOptions(program.command('query').description('print log records (table on a TTY, NDJSON in a pipe)')))
+  addLogTableOption(addFilterOptions(addSourceOptions(program.command('query').description('print log records (table on a TTY, NDJSON in a pipe)'))))
     .option('--fields <list>', 'exact fields to print', parseList)
-    .option('--include <groups>', 'add field groups: request_logs, response_logs, error_logs, metrics, traces', parseList)
+    .option('--include <groups>', 'add field groups: request_logs, response_logs, error_logs, metrics, traces (mcp_tool_logs: tool_io, error_logs, identity, traces)', parseList)
     .addOption(new Option('--sort <key>', 'sort key').choices(['timestamp', 'latency', 'tokens', 'cost']).default('timestamp'))
     .addOption(new Option('--order <dir>', 'sort order').choices(['asc', 'desc']).default('desc'))
     .option('--limit <n>', 'at most N records (default 100)', parsePositiveInt)
@@ -70,7 +71,7 @@ export function buildProgram(): Command {
     .option('--all', 'no limit')
     .option('--json', 'NDJSON, one record per line')
     .option('--csv', 'CSV with a header')
-    .option('--table', 'a table even in a pipe')
+    .option('--table [log-table]', 'a table even in a pipe; --table mcp_tool_logs: that log table, as a table')
     .addHelpText('after', examples([
       'bifrost-logs query --since 1h',
       'bifrost-logs query --all --json --has-errors | jq -r .request_id',
@@ -78,10 +79,11 @@ export function buildProgram(): Command {
     ]))
     .action(action(async (ctx, o) => (await import('./commands/query.js')).queryCommand(ctx, {
       filters: filterSpecFromFlags(o), fields: o.fields, include: o.include, sort: o.sort, order: o.order,
-      limit: o.limit, offset: o.offset, all: o.all, json: o.json, csv: o.csv, table: o.table,
+      limit: o.limit, offset: o.offset, all: o.all, json: o.json, csv: o.csv, table: o.table !== undefined, logTable: logTableFromFlags(o, true),
     })));
 
-  addFilterOptions(addSourceOptions(program.command('stats').description("usage statistics with Bifrost's definitions")))
+  addLogTableOption(addFilterOptions(addSourceOptions(program.command('stats').description("usage statistics with Bifrost's definitions"))))
+    .option('--table <log-table>', 'the log table (as --log-table)')
     .option('--group-by <list>', 'group by record fields and/or hour, date, week, month', parseList)
     .addOption(new Option('--bucket <size>', 'add a time bucket').choices(['hour', 'day', 'week', 'month']))
     .option('--metrics <list>', 'metrics to compute (default: Bifrost\'s)', parseList)
@@ -95,7 +97,7 @@ export function buildProgram(): Command {
       'bifrost-logs stats --since 7d --bucket day --tz Europe/Berlin',
     ]))
     .action(action(async (ctx, o) => (await import('./commands/stats.js')).statsCommand(ctx, {
-      filters: filterSpecFromFlags(o), groupBy: o.groupBy, bucket: o.bucket, metrics: o.metrics, json: o.json, csv: o.csv, chart: o.chart,
+      filters: filterSpecFromFlags(o), groupBy: o.groupBy, bucket: o.bucket, metrics: o.metrics, json: o.json, csv: o.csv, chart: o.chart, logTable: logTableFromFlags(o, true),
     })));
 
   addFilterOptions(addSourceOptions(program.command('report').description('a self-contained HTML usage and cost report')))
@@ -110,7 +112,7 @@ export function buildProgram(): Command {
       filters: filterSpecFromFlags(o), groupBy: o.groupBy, out: o.out, json: o.json,
     })));
 
-  const exportCommand = addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse')))
+  const exportCommand = addLogTableOption(addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse'))))
     .option('--name <export>', 'use a configured export (flags override it)')
     .option('--dest <type>', 'the destination type')
     .addOption(new Option('--format <format>', 'json, jsonl, csv, parquet'))
@@ -141,7 +143,7 @@ export function buildProgram(): Command {
         filters: filterSpecFromFlags(o), name: o.name, dest: o.dest, format: o.format, gzip: o.gzip, prefix: o.prefix,
         include: o.include, fields: o.fields, anonymize: o.anonymize, anonymizeMethod: o.anonymizeMethod, hashKeyEnv: o.hashKeyEnv,
         aggregateBy: o.aggregateBy, metrics: o.metrics, addField: o.addField, maxRowsPerFile: o.maxRowsPerFile,
-        formulaGuard: o.formulaGuard, plan: o.plan, json: o.json, destFlags,
+        formulaGuard: o.formulaGuard, plan: o.plan, json: o.json, destFlags, logTable: logTableFromFlags(o, false),
       });
     }));
 

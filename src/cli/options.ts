@@ -68,7 +68,14 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--min-cost <usd>', 'cost at least (NULL counts as 0)', parseNumber)
     .option('--max-cost <usd>', 'cost at most', parseNumber)
     .option('--search <text>', 'text in content_summary (a substring; on Postgres, Bifrost\'s full-text match of its words)')
-    .option('--metadata <key=value>', 'metadata key equals value (repeatable)', parseKeyValue);
+    .option('--metadata <key=value>', 'metadata key equals value (repeatable)', parseKeyValue)
+    .option('--servers <list>', 'mcp_tool_logs: MCP servers (server_label)', parseList)
+    .option('--tools <list>', 'mcp_tool_logs: tool names', parseList);
+}
+
+/** --log-table: which of Bifrost's log tables a command reads. */
+export function addLogTableOption(cmd: Command): Command {
+  return cmd.option('--log-table <name>', 'the log table: logs (LLM requests, default) or mcp_tool_logs (MCP tool calls)');
 }
 
 /** Collects the filter flags into the config's snake_case shape. */
@@ -79,7 +86,7 @@ export function filterSpecFromFlags(o: Record<string, any>): FilterSpec {
     min_latency_ms: o.minLatencyMs, max_latency_ms: o.maxLatencyMs, has_errors: o.hasErrors,
     status: o.status, objects: o.objects, virtual_keys: o.virtualKeys, teams: o.teams, users: o.users,
     min_tokens: o.minTokens, max_tokens: o.maxTokens, min_cost: o.minCost, max_cost: o.maxCost,
-    search: o.search, metadata: o.metadata,
+    search: o.search, metadata: o.metadata, servers: o.servers, tools: o.tools,
   };
   for (const k of Object.keys(spec) as (keyof FilterSpec)[]) if (spec[k] === undefined) delete spec[k];
   return spec;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DESTINATION_SCHEMAS, DESTINATION_TYPES } from '../destination/index.js';
-import { GROUP_NAMES, ALL_FIELD_NAMES } from '../record/fields.js';
+import { ANY_FIELD_NAMES, ANY_GROUP_NAMES } from '../record/select.js';
+import { LOG_TABLES } from '../source/log-table.js';
 import { transformSchema, type TransformConfig } from '../transform/schema.js';
 import { isValidZone, NAMED_RANGES } from '../util/time.js';
 
@@ -45,6 +46,8 @@ export const filtersSchema = z.strictObject({
   max_cost: z.number().min(0).optional(),
   search: z.string().optional(),
   metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+  servers: stringList.optional(),
+  tools: stringList.optional(),
 });
 
 export { transformSchema, type TransformConfig };
@@ -52,8 +55,10 @@ export { transformSchema, type TransformConfig };
 export const dataSchema = z.strictObject({
   format: z.enum(['json', 'jsonl', 'csv', 'parquet', 'report']).default('jsonl'),
   compression: z.enum(['none', 'gzip']).default('none'),
-  include: z.array(z.enum(GROUP_NAMES as [string, ...string[]])).optional(),
-  fields: z.array(z.enum(ALL_FIELD_NAMES as [string, ...string[]])).optional(),
+  /** The log table the export reads: logs (LLM requests) or mcp_tool_logs (MCP tool calls). */
+  table: z.enum(LOG_TABLES).optional(),
+  include: z.array(z.enum(ANY_GROUP_NAMES as [string, ...string[]])).optional(),
+  fields: z.array(z.enum(ANY_FIELD_NAMES as [string, ...string[]])).optional(),
   filters: filtersSchema.optional(),
   transformations: z.array(transformSchema).optional(),
   max_rows_per_file: z.number().int().positive().optional(),

@@ -42,6 +42,7 @@ function encodedBatch(format: Format, bytes: Buffer, count: number): Batch {
 export function encodeSpec(o: ExportWindowOptions, filter: Filter, exclude: Excluded | undefined, vars: RunVars, format: Format): Omit<EncodeSpec, 'dbPath'> {
   return {
     query: { filter, upTo: o.upTo, exclude },
+    table: o.job.table,
     fields: o.job.fields.map((f) => f.name),
     transforms: [...o.job.transforms],
     vars,

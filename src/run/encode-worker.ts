@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRecordMapper } from '../record/mapper.js';
 import { createWarnings } from '../record/json-cell.js';
-import { selectFields } from '../record/fields.js';
+import { resolveFields } from '../record/select.js';
 import { csvFormat } from '../format/csv.js';
 import { jsonlFormat } from '../format/jsonl.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
@@ -17,9 +17,9 @@ import { serializeError } from '../errors.js';
  */
 const spec = workerData as EncodeSpec;
 const port = parentPort!;
-const source = SqliteSource.open(spec.dbPath);
+const source = SqliteSource.open(spec.dbPath, spec.table);
 const warnings = createWarnings();
-const fields = selectFields({ fields: spec.fields });
+const fields = resolveFields({ fields: spec.fields }, spec.table);
 const plan = planTransforms(spec.transforms, fields.map(({ name, type, nullable }) => ({ name, type, nullable })), spec.vars, spec.timezone);
 const mapper = createRecordMapper(fields, warnings);
 const query = { ...spec.query, columns: mapper.columns };

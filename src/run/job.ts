@@ -1,7 +1,6 @@
 import { configError } from '../errors.js';
 import { formatByName } from '../format/index.js';
 import type { Format } from '../format/types.js';
-import { resolveFields } from '../record/select.js';
 import type { FieldDef } from '../record/fields.js';
 import type { FilterSpec } from '../source/filter-spec.js';
 import type { ExportConfig, LogExportsConfig, TransformConfig } from '../config/schema.js';
@@ -12,6 +11,8 @@ import { validatePrefix } from './keys.js';
 import { formatIssues } from '../config/load.js';
 import { planTransforms } from '../transform/compose.js';
 import { ConfigProblems } from '../errors.js';
+import { checkFiltersForTable, DEFAULT_LOG_TABLE, type LogTableName } from '../source/log-table.js';
+import { checkTransformsForTable, fieldsOfTable } from './table-check.js';
 
 export interface Schedule {
   frequency: 'hourly' | 'daily' | 'weekly' | 'monthly';
@@ -26,6 +27,8 @@ export interface ExportJob {
   readonly enabled: boolean;
   readonly format: Format;
   readonly compression: 'none' | 'gzip';
+  /** The log table read: logs (LLM requests) or mcp_tool_logs (MCP tool calls). */
+  readonly table: LogTableName;
   readonly fields: readonly FieldDef[];
   readonly include?: readonly string[];
   readonly filterSpec: FilterSpec;
@@ -60,6 +63,8 @@ function rememberSecrets(v: unknown, key = ''): void {
 }
 
 export interface JobOverrides {
+  /** --log-table */
+  table?: LogTableName;
   format?: string;
   gzip?: boolean;
   include?: string[];
@@ -120,7 +125,12 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     oneOff = { start: parseTimeArg(dr.start, now, timezone, `${at}.data.filters.date_range.start`), end: dr.end ? parseTimeArg(dr.end, now, timezone, `${at}.data.filters.date_range.end`) : now };
     if (oneOff.start >= oneOff.end) throw configError('load the config', `${at}.data.filters.date_range: start is not before end`);
   }
-  const fieldDefs = resolveFields({ include, fields });
+  const table = o.table ?? data.table ?? DEFAULT_LOG_TABLE;
+  const fieldDefs = fieldsOfTable({ include, fields }, table, o.include === undefined && o.fields === undefined ? `${at}.data` : undefined);
+  checkFiltersForTable(table, data.filters as FilterSpec | undefined, `${at}.data`);
+  checkFiltersForTable(table, o.filters);
+  checkTransformsForTable(table, transforms, `${at}.data.transformations`);
+  if (table !== 'logs' && (o.format ?? data.format) === 'report') throw configError('load the config', `${at}.data.format: the report covers LLM requests (logs), not ${table}`);
   // Build the transforms once now, so a bad one is a config error before any run starts.
   planTransforms(transforms, fieldDefs.map(({ name, type, nullable }) => ({ name, type, nullable })),
     { export_name: e.name, run_id: '', window_start: '', window_end: '', exported_at: '' }, timezone, `${at}.data.transformations`);
@@ -131,6 +141,7 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
     enabled: e.enabled,
     format: formatByName(o.format ?? data.format),
     compression: o.gzip !== undefined ? (o.gzip ? 'gzip' : 'none') : data.compression,
+    table,
     fields: fieldDefs,
     include,
     filterSpec,

@@ -20,7 +20,8 @@ export interface Manifest {
   window: { start: string; end: string };
   created_at: string;
   updated_at: string;
-  source: { dialect: string; position: SourcePosition; pending_ids: number };
+  /** `table`: the log table read (`logs` or `mcp_tool_logs`). */
+  source: { dialect: string; table: string; position: SourcePosition; pending_ids: number };
   format: string;
   compression: 'none' | 'gzip';
   destination: string;
@@ -83,7 +84,7 @@ export function buildManifest(i: ManifestInput): Manifest {
     window: { start: isoMs(i.window.start), end: isoMs(i.window.end) },
     created_at: prev?.created_at ?? i.restate?.previous.created_at ?? nowIso,
     updated_at: nowIso,
-    source: { dialect: i.source.dialect, position: i.source.position, pending_ids: i.source.pendingIds },
+    source: { dialect: i.source.dialect, table: job.table, position: i.source.position, pending_ids: i.source.pendingIds },
     format: i.format,
     compression: i.gzip ? 'gzip' : job.format.name === 'parquet' && job.compression === 'gzip' ? 'gzip' : 'none',
     destination: i.destination,

@@ -11,11 +11,14 @@ import type { Filter } from '../source/filter.js';
 import { SqliteSource } from '../source/sqlite/sqlite-source.js';
 import type { Excluded, LogSource, SourcePosition } from '../source/types.js';
 import type { RunVars } from '../transform/types.js';
+import type { LogTableName } from '../source/log-table.js';
 
 /** What an encoding thread needs to rebuild the main thread's mapper, transforms and encoder. */
 export interface EncodeSpec {
   dbPath: string;
   query: { filter: Filter; upTo?: SourcePosition; exclude?: Excluded };
+  /** The log table (default logs). */
+  table?: LogTableName;
   fields: string[];
   transforms: TransformConfig[];
   vars: RunVars;

@@ -3,6 +3,8 @@ import { allRoutes } from './endpoint.js';
 import { LEGACY_OBJECT_TYPES, physicalColumn, type DetectedSchema } from './schema.js';
 import { filterConditions, whereClause, type Dialect, type Filter } from './filter.js';
 import type { AggregateSpec } from './types.js';
+import { tableOf } from './log-table.js';
+import { MCP_GROUPABLE_FIELDS, mcpGroupExpr } from './mcp-groups.js';
 
 export const TIME_BUCKETS = ['hour', 'date', 'week', 'month'] as const;
 export type TimeBucket = (typeof TIME_BUCKETS)[number];
@@ -15,7 +17,7 @@ export const METRICS = [
 export type Metric = (typeof METRICS)[number];
 
 /** Bifrost's own stats names, accepted as metric aliases. */
-export const METRIC_ALIASES: Record<string, Metric> = { average_latency: 'avg_latency' };
+export const METRIC_ALIASES: Record<string, Metric> = { average_latency: 'avg_latency', calls: 'count' };
 
 /** Record fields that can be grouped on (plain columns or SQL-derived). */
 export const GROUPABLE_FIELDS = [
@@ -42,6 +44,7 @@ export const PERCENTILES: Partial<Record<Metric, number>> = { p50_latency: 0.5, 
 
 export function groupExpr(d: AggregateDialect, schema: DetectedSchema, field: string, zone: string, params: unknown[]): string {
   if ((TIME_BUCKETS as readonly string[]).includes(field)) return d.bucket(field as TimeBucket, zone, params);
+  if (tableOf(schema) === 'mcp_tool_logs') return mcpGroupExpr(d, schema, field, [...MCP_GROUPABLE_FIELDS, ...TIME_BUCKETS]);
   const column = (c: string) => {
     const p = physicalColumn(schema, c);
     return p ? d.ident(p) : 'NULL';
@@ -95,8 +98,9 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
   const lat = d.ident('latency');
   const costCol = physicalColumn(schema, 'cost') ? `COALESCE(${d.ident('cost')}, 0)` : '0';
   const k = keys.map((_, i) => `k${i}`);
-  const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), `${st} AS st`, `${lat} AS lat`, `${d.ident('total_tokens')} AS tt`,
-    `${d.ident('prompt_tokens')} AS pt`, `${d.ident('completion_tokens')} AS ct`, `${costCol} AS cost`].join(', ')} FROM logs ${whereClause(conds)}`;
+  const num = (c: string) => (physicalColumn(schema, c) ? d.ident(c) : 'NULL');
+  const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), `${st} AS st`, `${lat} AS lat`, `${num('total_tokens')} AS tt`,
+    `${num('prompt_tokens')} AS pt`, `${num('completion_tokens')} AS ct`, `${costCol} AS cost`].join(', ')} FROM ${d.ident(tableOf(schema))} ${whereClause(conds)}`;
 
   const bdone = `st IN ('success', 'error', 'cancelled')`;
   const completed = `SUM(CASE WHEN ${bdone} THEN 1 ELSE 0 END)`;
@@ -128,7 +132,8 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
   const aggCols = [...k, ...metrics.map((x) => `${PERCENTILES[x] !== undefined ? d.percentile(PERCENTILES[x]!, doneLat) : m[x]} AS ${x}`)];
   const groupBy = k.length ? ` GROUP BY ${k.join(', ')}` : '';
   let sql = `WITH base AS (${base}) SELECT ${aggCols.join(', ')} FROM base${groupBy}`;
-  if (k.length) sql += ` ORDER BY ${k.join(', ')}`;
+  // NULL groups last on every store (SQLite alone would sort them first).
+  if (k.length) sql += ` ORDER BY ${k.map((x) => `${x} NULLS LAST`).join(', ')}`;
   return { sql, params, keys };
 }
 

@@ -25,12 +25,15 @@ export interface FilterSpec {
   max_cost?: number;
   search?: string;
   metadata?: Record<string, string>;
+  /** mcp_tool_logs only. */
+  servers?: string[];
+  tools?: string[];
 }
 
 export const FILTER_KEYS = [
   'date_range', 'providers', 'models', 'customers', 'status_codes', 'min_latency_ms', 'max_latency_ms', 'has_errors',
   'status', 'objects', 'virtual_keys', 'teams', 'users', 'min_tokens', 'max_tokens', 'min_cost', 'max_cost', 'search',
-  'metadata',
+  'metadata', 'servers', 'tools',
 ] as const;
 
 const nonEmpty = <T>(v: T[] | undefined) => (v && v.length ? v : undefined);
@@ -81,6 +84,8 @@ export function resolveFilter(spec: FilterSpec, now: number, zone = 'UTC'): Filt
   f.minCost = spec.min_cost;
   f.maxCost = spec.max_cost;
   f.search = spec.search;
+  f.servers = nonEmpty(spec.servers);
+  f.tools = nonEmpty(spec.tools);
   f.metadata = spec.metadata && Object.keys(spec.metadata).length ? spec.metadata : undefined;
   for (const k of Object.keys(f) as (keyof Filter)[]) if (f[k] === undefined) delete f[k];
   return f;

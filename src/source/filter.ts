@@ -28,6 +28,9 @@ export interface Filter {
   completedOnly?: boolean;
   /** Only these ids (late re-checks of rows that were still processing). */
   ids?: string[];
+  /** mcp_tool_logs: only these MCP servers (server_label) and tools (tool_name). */
+  servers?: string[];
+  tools?: string[];
 }
 
 /** How one SQL dialect spells the expressions the filters need. */
@@ -114,6 +117,8 @@ export function filterConditions(d: Dialect, schema: DetectedSchema, f: Filter, 
   listOn(FILTER_COLUMNS.users, f.users);
   listOn('status', f.status);
   listOn('id', f.ids);
+  listOn('server_label', f.servers);
+  listOn('tool_name', f.tools);
   if (f.objects) listOn('object_type', f.objects.flatMap(objectTypeSpellings));
   if (f.statusCodes) c.push(inList(d, params, `(${d.statusCode})`, f.statusCodes));
   if (f.hasErrors !== undefined) c.push(`${d.ident('status')} = ${d.param(params, f.hasErrors ? 'error' : 'success')}`);

@@ -1,3 +1,5 @@
+import { MCP_CORE_COLUMNS, type LogTableName } from './log-table.js';
+
 /** The columns every Bifrost SQLite log DB has had since August 2025. */
 export const CORE_COLUMNS = [
   'id', 'timestamp', 'object_type', 'provider', 'model', 'input_history', 'output_message', 'embedding_output',
@@ -29,6 +31,8 @@ export interface DetectedSchema {
   readonly types: ReadonlyMap<string, string>;
   /** True when a monotonic insert counter exists for late-row detection. */
   readonly hasIncNumber: boolean;
+  /** The log table these columns belong to (default `logs`). */
+  readonly table?: LogTableName;
 }
 
 /** Maps a canonical column name to the one this DB uses (v1.4.5–1.4.6 singular `routing_engine_used`). */
@@ -38,8 +42,8 @@ export function physicalColumn(schema: DetectedSchema, name: string): string | u
   return undefined;
 }
 
-export function missingCoreColumns(columns: ReadonlySet<string>): string[] {
-  return CORE_COLUMNS.filter((c) => !columns.has(c));
+export function missingCoreColumns(columns: ReadonlySet<string>, table: LogTableName = 'logs'): string[] {
+  return (table === 'mcp_tool_logs' ? MCP_CORE_COLUMNS : CORE_COLUMNS).filter((c) => !columns.has(c));
 }
 
 /** Legacy dotted object types, mapped to today's snake_case names. */

@@ -2,6 +2,7 @@ import { configError } from '../errors.js';
 import type { ExportRecord, FieldType, RecordSchema } from '../record/fields.js';
 import type { TransformConfig } from './schema.js';
 import { normaliseMetric, TIME_BUCKETS, GROUPABLE_FIELDS } from '../source/aggregate-sql.js';
+import { MCP_GROUPABLE_FIELDS } from '../source/mcp-groups.js';
 import type { AggregateSpec } from '../source/types.js';
 import { createAnonymize } from './anonymize.js';
 import { createEnrich } from './enrich.js';
@@ -43,7 +44,8 @@ export function planTransforms(configs: readonly TransformConfig[], recordSchema
     const where = `${at}[${i}]`;
     if (t.type === 'aggregate') {
       for (const g of t.group_by) {
-        if (!(TIME_BUCKETS as readonly string[]).includes(g) && !(GROUPABLE_FIELDS as readonly string[]).includes(g)) {
+        // Either table's fields: the export's own table is checked when its job is built.
+        if (!(TIME_BUCKETS as readonly string[]).includes(g) && !(GROUPABLE_FIELDS as readonly string[]).includes(g) && !MCP_GROUPABLE_FIELDS.includes(g)) {
           throw configError('set up aggregate', `${where}.group_by: cannot group by "${g}"`, `group by: ${[...GROUPABLE_FIELDS, ...TIME_BUCKETS].join(', ')}`);
         }
       }

@@ -27,6 +27,17 @@ export async function checkCommand(ctx: Ctx, o: { name?: string; json?: boolean 
     await say('log DB', false, e.message);
     firstCode ??= e.exitCode ?? ExitCode.noInput;
   }
+  // The other log table, when an export reads it: readable too.
+  for (const table of new Set(jobs.map((j) => j.table).filter((t) => t !== 'logs'))) {
+    try {
+      const s = (await ctx.openSource(table)).source;
+      await say(`log table ${table}`, true, `${await s.count({})} rows, ${s.schema.columns.size} columns`);
+    } catch (err) {
+      const e = err as CliError;
+      await say(`log table ${table}`, false, e.message);
+      firstCode ??= e.exitCode ?? ExitCode.noInput;
+    }
+  }
   for (const job of jobs) {
     try {
       const { dest } = await openDestination(ctx, job, { stateDir: stateDir(ctx, cfg.logExports.state_dir) });
@@ -43,8 +54,11 @@ export async function checkCommand(ctx: Ctx, o: { name?: string; json?: boolean 
     if (ledger) {
       try {
         const now = ctx.now();
-        const upTo = await source.position();
-        for (const job of jobs) if (job.enabled) retentionWarnings(ctx, cfg, job, await planExport(job, ledger, source, now, upTo), now);
+        for (const job of jobs) {
+          if (!job.enabled) continue;
+          const s = job.table === 'logs' ? source : await ctx.openSource(job.table).then((x) => x.source, () => null);
+          if (s) retentionWarnings(ctx, cfg, job, await planExport(job, ledger, s, now, await s.position()), now);
+        }
       } finally { ledger.close(); }
     }
   }

@@ -14,6 +14,7 @@ import { stateDir } from '../../run/state-dir.js';
 import type { Ctx } from '../context.js';
 import { suggest } from '../../util/suggest.js';
 import { isoMs } from '../../util/time.js';
+import type { LogTableName } from '../../source/log-table.js';
 
 export interface ExportOptions {
   filters: FilterSpec;
@@ -36,9 +37,12 @@ export interface ExportOptions {
   json?: boolean;
   /** Destination flags (`--out` too), in the config's words. */
   destFlags: Record<string, unknown>;
+  /** --log-table (else the export's data.table, else logs). */
+  logTable?: LogTableName;
 }
 
 function adHocTransforms(o: ExportOptions): TransformConfig[] | undefined {
+  const mcp = o.logTable === 'mcp_tool_logs';
   const t: TransformConfig[] = [];
   if (o.anonymize?.length) {
     const method = o.anonymizeMethod ?? 'hash';
@@ -47,7 +51,7 @@ function adHocTransforms(o: ExportOptions): TransformConfig[] | undefined {
   }
   if (o.addField && Object.keys(o.addField).length) t.push({ type: 'enrich', add_fields: o.addField });
   if (o.aggregateBy || o.metrics) {
-    t.push({ type: 'aggregate', group_by: o.aggregateBy ?? [], metrics: o.metrics ?? ['total_requests', 'success_rate', 'avg_latency', 'total_tokens', 'total_cost'] });
+    t.push({ type: 'aggregate', group_by: o.aggregateBy ?? [], metrics: o.metrics ?? (mcp ? ['calls', 'success_rate', 'avg_latency', 'total_cost'] : ['total_requests', 'success_rate', 'avg_latency', 'total_tokens', 'total_cost']) });
   }
   return t.length ? t : undefined;
 }
@@ -61,7 +65,7 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<{ 
   }
   const destConfig: Record<string, unknown> = { ...o.destFlags };
   const overrides: JobOverrides = {
-    format: o.format, gzip: o.gzip, include: o.include, fields: o.fields, filters: o.filters,
+    table: o.logTable, format: o.format, gzip: o.gzip, include: o.include, fields: o.fields, filters: o.filters,
     transforms: adHocTransforms(o), destType, destConfig, maxRowsPerFile: o.maxRowsPerFile, formulaGuard: o.formulaGuard, prefix: o.prefix,
     timezone: ctx.global.tz !== undefined ? ctx.tz : undefined,
   };
@@ -78,7 +82,8 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<{ 
     at = `log_exports.exports[${i}]`;
   } else {
     if (!destType) throw usageError('parse the command line', '--dest is required without --name', 'e.g. --dest file --out ./out, or --dest stdout');
-    base = { name: 'logs', enabled: true, destination: { type: destType, config: {} } as ExportConfig['destination'], data: { format: 'jsonl', compression: 'none' } };
+    // An ad-hoc export is named after its table: its keys, manifest and ledger rows say which table they hold.
+    base = { name: o.logTable ?? 'logs', enabled: true, destination: { type: destType, config: {} } as ExportConfig['destination'], data: { format: 'jsonl', compression: 'none' } };
   }
   if (destType === 'file' && !destConfig.path && !(base.destination as { config?: { path?: string } }).config?.path) {
     throw usageError('parse the command line', '--dest file needs --out DIR');
@@ -101,7 +106,7 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
   const spec = mergeFilterSpecs(job.filterSpec, o.filters);
   const filter = resolveFilter(spec, now, job.timezone);
   const window = { start: filter.start ?? 0, end: filter.end ?? now };
-  const { source, spec: sourceSpec } = await ctx.openSource();
+  const { source, spec: sourceSpec } = await ctx.openSource(job.table);
   const upTo = await source.position();
   const baseFilter = { ...filter, start: filter.start, end: window.end, completedOnly: true };
 

@@ -58,7 +58,7 @@ export async function jobsRetryCommand(ctx: Ctx, runId: string, o: { json?: bool
   const lock = await acquireExportLock(stateDir(ctx, cfg.logExports.state_dir), job.name, job.lockTimeoutMs, ctx.log);
   try {
     ledger.reapInterrupted(job.name);
-    const { source } = await ctx.openSource();
+    const { source } = await ctx.openSource(job.table);
     const upTo = await source.position();
     const events = o.json ? { emit: async (e: Record<string, unknown>) => { await ctx.out.write(JSON.stringify(e) + '\n'); } } : null;
     let plan;

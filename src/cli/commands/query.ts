@@ -6,6 +6,7 @@ import { createWarnings } from '../../record/json-cell.js';
 import { resolveFields } from '../../record/select.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import type { SortKey } from '../../source/types.js';
+import { checkFiltersForTable, type LogTableName } from '../../source/log-table.js';
 import type { Ctx } from '../context.js';
 import { formatCell } from '../format-cell.js';
 import { guardFormula } from '../../format/csv.js';
@@ -22,17 +23,23 @@ export interface QueryOptions {
   json?: boolean;
   csv?: boolean;
   table?: boolean;
+  /** The log table (default logs). */
+  logTable?: LogTableName;
 }
 
 const TABLE_FIELDS = ['timestamp', 'request_id', 'provider', 'model', 'status_code', 'latency_ms', 'input_tokens', 'output_tokens', 'cost_usd'];
+const MCP_TABLE_FIELDS = ['timestamp', 'request_id', 'server', 'tool', 'status_code', 'latency_ms', 'cost_usd'];
 
 /** `bifrost-logs query`: records to the terminal, NDJSON or CSV, streamed. */
 export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
   if (o.all && o.limit !== undefined) throw usageError('parse the command line', '--all and --limit cannot be used together');
   const mode = o.json ? 'json' : o.csv ? 'csv' : o.table || ctx.out.isTTY ? 'table' : 'json';
-  const fields = resolveFields({ include: o.include, fields: o.fields ?? (mode === 'table' && !o.include ? TABLE_FIELDS : undefined) });
+  const table = o.logTable ?? 'logs';
+  if (table === 'mcp_tool_logs' && o.sort === 'tokens') throw usageError('parse --sort', 'mcp_tool_logs has no tokens to sort by', 'sort MCP tool calls by timestamp, latency or cost');
+  const fields = resolveFields({ include: o.include, fields: o.fields ?? (mode === 'table' && !o.include ? (table === 'logs' ? TABLE_FIELDS : MCP_TABLE_FIELDS) : undefined) }, table);
+  checkFiltersForTable(table, o.filters);
   const filter = resolveFilter(mergeFilterSpecs(undefined, o.filters), ctx.now(), ctx.tz);
-  const { source } = await ctx.openSource();
+  const { source } = await ctx.openSource(table);
   const warnings = createWarnings();
   const mapper = createRecordMapper(fields, warnings);
   const pages = source.list({

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { GROUPABLE_FIELDS, TIME_BUCKETS } from '../../source/aggregate-sql.js';
+import { checkFiltersForTable } from '../../source/log-table.js';
 import { usageError, CliError, ExitCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { computeReport, REPORT_GROUP_ALIASES } from '../../report/compute.js';
@@ -17,6 +18,7 @@ export async function reportCommand(ctx: Ctx, o: ReportOptions): Promise<number>
   if (!(GROUPABLE_FIELDS as readonly string[]).includes(groupBy) || (TIME_BUCKETS as readonly string[]).includes(groupBy)) {
     throw usageError('parse --group-by', `cannot group a report by "${raw}"`, `use one of: ${[...Object.keys(REPORT_GROUP_ALIASES), ...GROUPABLE_FIELDS].join(', ')}`);
   }
+  checkFiltersForTable('logs', o.filters);
   const spec = mergeFilterSpecs(undefined, o.filters);
   if (spec.since === undefined && spec.date_range === undefined) spec.since = '30d';
   const filter = resolveFilter(spec, ctx.now(), ctx.tz);

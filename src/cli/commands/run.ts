@@ -60,7 +60,6 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   const dir = stateDir(ctx, cfg.logExports.state_dir);
   const ledger = await openLedger(dir);
   ctx.onClose(() => ledger.close());
-  const { source } = await ctx.openSource();
   const events = o.json ? { emit: async (e: Record<string, unknown>) => { await ctx.out.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n'); } } : null;
   const engine = { ...ctx, events, now: () => now };
 
@@ -89,6 +88,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       if (reaped) ctx.log.warn(`${job.name}: ${reaped} interrupted run(s) marked failed; their windows run again now`);
     }
     try {
+      const { source } = await ctx.openSource(job.table);
       const upTo = await source.position();
       const plan = await planExport(job, ledger, source, now, upTo);
       retentionWarnings(ctx, cfg, job, plan, now);

@@ -1,6 +1,9 @@
 import { stringify } from 'csv-stringify/sync';
 import { usageError } from '../../errors.js';
-import { GROUPABLE_FIELDS, TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
+import { TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
+import { checkFiltersForTable, type LogTableName } from '../../source/log-table.js';
+import { DEFAULT_MCP_STATS_METRICS } from '../../source/mcp-groups.js';
+import { groupableFields, metricOutsideTable } from '../../run/table-check.js';
 import { suggest } from '../../util/suggest.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import type { Ctx } from '../context.js';
@@ -16,6 +19,8 @@ export interface StatsOptions {
   csv?: boolean;
   /** On a TTY: a terminal chart of the bucketed series after the table. */
   chart?: boolean;
+  /** The log table (default logs). */
+  logTable?: LogTableName;
 }
 
 /** Bifrost's own stats names, in its order, plus error_rate, cancelled_rate and p95_latency. */
@@ -32,16 +37,20 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
   }
   if (o.chart && !groupBy.some((g) => (TIME_BUCKETS as readonly string[]).includes(g) || g === 'day')) groupBy.unshift('date');
   for (const g of groupBy) if (g === 'day') groupBy[groupBy.indexOf(g)] = 'date';
-  const groupable = [...GROUPABLE_FIELDS, ...TIME_BUCKETS] as string[];
+  const table = o.logTable ?? 'logs';
+  const groupable = groupableFields(table);
   for (const g of groupBy) {
     if (groupable.includes(g)) continue;
     const s = suggest(g, groupable);
     throw usageError('parse --group-by', `cannot group by "${g}"${s ? ` (did you mean "${s}"?)` : ''}`, `group by one of: ${groupable.join(', ')}`);
   }
-  const metrics = o.metrics?.length ? o.metrics : DEFAULT_STATS_METRICS;
+  const metrics = o.metrics?.length ? o.metrics : table === 'logs' ? DEFAULT_STATS_METRICS : DEFAULT_MCP_STATS_METRICS;
   metrics.forEach(normaliseMetric);
+  const outside = metricOutsideTable(table, metrics);
+  if (outside) throw usageError('parse --metrics', `${outside} does not apply to mcp_tool_logs (MCP tool calls have no tokens)`, `MCP metrics: ${DEFAULT_MCP_STATS_METRICS.join(', ')}, count, success_count, error_count, max_latency, avg_cost`);
+  checkFiltersForTable(table, o.filters);
   const filter = resolveFilter(mergeFilterSpecs(undefined, o.filters), ctx.now(), ctx.tz);
-  const { source } = await ctx.openSource();
+  const { source } = await ctx.openSource(table);
   const rows = await source.aggregate(filter, { groupBy, metrics, timezone: ctx.tz });
   const grouped = groupBy.length > 0;
   const mode = o.json ? 'json' : o.csv ? 'csv' : ctx.out.isTTY ? 'table' : 'json';
@@ -57,7 +66,7 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
       const bucket = groupBy.find((g) => (TIME_BUCKETS as readonly string[]).includes(g));
       if (bucket && groupBy.length === 1) {
         const { renderStatsChart } = await import('../stats-chart.js');
-        const charted = metrics.filter((m) => ['total_requests', 'total_cost', 'total_tokens', 'p95_latency', 'error_rate'].includes(m));
+        const charted = metrics.filter((m) => ['total_requests', 'calls', 'total_cost', 'total_tokens', 'p95_latency', 'error_rate'].includes(m));
         await ctx.out.write(`\n${renderStatsChart(rows, bucket, charted.length ? charted : metrics, ctx.out.columns)}`);
       } else ctx.log.info('--chart draws a time bucket alone; drop the other --group-by fields to chart it');
     }

@@ -24,8 +24,8 @@ async function* configuredTargets(ctx: Ctx, o: VerifyOptions): AsyncGenerator<Ta
   const { cfg, jobs } = await loadJobs(ctx, o.name ? [o.name] : []);
   const ledger = await openLedger(stateDir(ctx, cfg.logExports.state_dir));
   ctx.onClose(() => ledger.close());
-  const { source } = await ctx.openSource();
   for (const job of jobs) {
+    const { source } = await ctx.openSource(job.table);
     let runs: RunRow[] = ledger.delivered(job.name);
     if (o.run) {
       const r = ledger.get(o.run);
@@ -45,17 +45,18 @@ async function* adhocTargets(ctx: Ctx, o: VerifyOptions, ledger: Ledger): AsyncG
     if (!runs.length) throw new CliError('verify', `no delivered ad-hoc run ${o.run} in ${ledger.path}`, { exitCode: ExitCode.usage, hint: 'see bifrost-logs jobs list' });
   }
   // --db (or $BIFROST_LOGS_DB) names the log DB; else each run reads the SQLite file it was exported from.
-  const given = ctx.global.db || ctx.global.bifrostConfig || ctx.env.BIFROST_LOGS_DB ? (await ctx.openSource()).source : null;
+  const given = !!(ctx.global.db || ctx.global.bifrostConfig || ctx.env.BIFROST_LOGS_DB);
   const opened = new Map<string, LogSource>();
   for (const r of runs) {
     const { job, sqlitePath } = jobFromRecipe(r.recipe!, ctx.env);
-    let source = given;
+    let source = given ? (await ctx.openSource(job.table)).source : null;
     if (!source && sqlitePath) {
-      source = opened.get(sqlitePath) ?? null;
+      const key = `${job.table}\0${sqlitePath}`;
+      source = opened.get(key) ?? null;
       if (!source) {
-        const s = await openSource({ kind: 'sqlite', path: sqlitePath, from: 'the ledger' });
+        const s = await openSource({ kind: 'sqlite', path: sqlitePath, from: 'the ledger' }, job.table);
         ctx.onClose(() => s.close());
-        opened.set(sqlitePath, (source = s));
+        opened.set(key, (source = s));
       }
     }
     if (!source) throw configError('verify', `run ${r.run_id.slice(0, 8)} read a log DB server the ledger does not name`, 'pass --db URL');

@@ -1,11 +1,14 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { CliError, ExitCode, isUnreachable } from '../../errors.js';
+import { CliError, ExitCode } from '../../errors.js';
+import { chError } from './clickhouse-errors.js';
+export { chError };
 import { groupExpr, normaliseMetric, PERCENTILES, shapeAggregateRow, type Metric } from '../aggregate-sql.js';
 import { fingerprintScope } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { CH_STATUS_CODE, CH_TS_MS, chIdent, chQueryParams, createClickHouseDialect } from './clickhouse-dialect.js';
+import { tableOf, type LogTableName } from '../log-table.js';
 
 const DEFAULT_PAGE = 5000;
 
@@ -20,24 +23,6 @@ export interface ChConnection {
 
 export function describeCh(c: ChConnection): string {
   return `clickhouse ${c.url.replace(/^(https?):\/\//, (_, s: string) => `${s}://${c.username ? `${c.username}@` : ''}`)}/${c.database}`;
-}
-
-/** Maps a ClickHouse or transport error to the exit-code table. */
-export function chError(action: string, err: unknown, where: string): CliError {
-  if (err instanceof CliError) return err;
-  const e = err as { code?: string; type?: string; message?: string };
-  const msg = (e.message ?? String(err)).split('\n')[0]!.trim();
-  const why = `${where}: ${msg}`;
-  const code = Number(e.code);
-  if (code === 516 || code === 192 || code === 194 || e.type === 'AUTHENTICATION_FAILED') {
-    return new CliError(action, why, { exitCode: ExitCode.config, hint: 'check the user name and password', cause: err });
-  }
-  if (code === 497 || e.type === 'ACCESS_DENIED') return new CliError(action, why, { exitCode: ExitCode.config, hint: 'the user needs SELECT on the log tables', cause: err });
-  if (code === 81 || e.type === 'UNKNOWN_DATABASE') return new CliError(action, why, { exitCode: ExitCode.noInput, hint: 'check the database name', cause: err });
-  if (code === 60 || e.type === 'UNKNOWN_TABLE') return new CliError(action, why, { exitCode: ExitCode.noInput, cause: err });
-  if (isUnreachable(err) || /timeout|socket hang up|ECONN/i.test(msg)) return new CliError(action, why, { exitCode: ExitCode.unavailable, hint: 'is the server running and reachable from here?', cause: err });
-  if (Number.isFinite(code) && code > 0) return new CliError(action, why, { exitCode: ExitCode.software, cause: err });
-  return new CliError(action, why, { exitCode: ExitCode.unavailable, cause: err });
 }
 
 const NUMERIC = /^(U?Int\d+|Float\d+|Decimal.*)$/;
@@ -56,7 +41,7 @@ export class ClickHouseSource implements LogSource {
   readonly schema: DetectedSchema;
   private readonly client: ClickHouseClient;
   private readonly d = createClickHouseDialect();
-  private readonly table = 'logs';
+  private get table(): string { return tableOf(this.schema); }
 
   private constructor(client: ClickHouseClient, description: string, schema: DetectedSchema) {
     this.client = client;
@@ -64,7 +49,7 @@ export class ClickHouseSource implements LogSource {
     this.schema = schema;
   }
 
-  static async open(conn: ChConnection): Promise<ClickHouseSource> {
+  static async open(conn: ChConnection, table: LogTableName = 'logs'): Promise<ClickHouseSource> {
     const where = describeCh(conn);
     const client = createClient({
       url: conn.url,
@@ -78,25 +63,25 @@ export class ClickHouseSource implements LogSource {
     try {
       const rs = await client.query({
         query: 'SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position',
-        query_params: { t: 'logs' },
+        query_params: { t: table },
         format: 'JSONEachRow',
       });
       const rows = await rs.json<{ name: string; type: string }>();
       if (!rows.length) {
-        throw new CliError('open the log DB', `${where} is not a Bifrost log store (database "${conn.database}" has no "logs" table)`, { exitCode: ExitCode.noInput, hint: 'check the database name' });
+        throw new CliError('open the log DB', `${where} is not a Bifrost log store (database "${conn.database}" has no "${table}" table)`, { exitCode: ExitCode.noInput, hint: 'check the database name' });
       }
       const types = new Map(rows.map((c) => [c.name, c.type]));
       const columns = new Set(types.keys());
-      const missing = missingCoreColumns(columns);
+      const missing = missingCoreColumns(columns, table);
       if (missing.length) {
-        throw new CliError('open the log DB', `${where} is not a Bifrost log store (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
+        throw new CliError('open the log DB', `${where} is not a Bifrost log store (table "${table}" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
       }
       if (!columns.has('ver')) {
-        throw new CliError('open the log DB', `${where}: table "logs" has no "ver" column (not Bifrost's ReplacingMergeTree(ver) table)`, { exitCode: ExitCode.noInput });
+        throw new CliError('open the log DB', `${where}: table "${table}" has no "ver" column (not Bifrost's ReplacingMergeTree(ver) table)`, { exitCode: ExitCode.noInput });
       }
       // The table must be readable, not only described.
-      await (await client.query({ query: 'SELECT 1 FROM logs FINAL LIMIT 1', format: 'JSONEachRow' })).json();
-      return new ClickHouseSource(client, where, { columns, types, hasIncNumber: false });
+      await (await client.query({ query: `SELECT 1 FROM ${chIdent(table)} FINAL LIMIT 1`, format: 'JSONEachRow' })).json();
+      return new ClickHouseSource(client, where, { columns, types, hasIncNumber: false, table });
     } catch (err) {
       await client.close().catch(() => {});
       throw chError('open the log DB', err, where);
@@ -116,7 +101,7 @@ export class ClickHouseSource implements LogSource {
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
     return readSelectList(columns, (c) => this.colExpr(c), {
       tsMs: CH_TS_MS, statusCode: CH_STATUS_CODE, position: 'toFloat64(toUnixTimestamp64Micro(`ver`))',
-      passthroughParams: "if(`object_type` = 'passthrough', `params`, NULL)",
+      passthroughParams: this.table === 'logs' ? "if(`object_type` = 'passthrough', `params`, NULL)" : 'NULL',
     });
   }
 
@@ -127,6 +112,11 @@ export class ClickHouseSource implements LogSource {
     if (range?.after && range.after.kind === 'ver') c.push(`${ver} > ${this.d.param(params, range.after.value)}`);
     if (range?.upTo && range.upTo.kind === 'ver') c.push(`${ver} <= ${this.d.param(params, range.upTo.value)}`);
     return c;
+  }
+
+  /** A numeric column as Float64, or NULL where the table has none (mcp_tool_logs has no tokens). */
+  private num(c: string): string {
+    return physicalColumn(this.schema, c) ? `toFloat64(${chIdent(c)})` : 'CAST(NULL AS Nullable(Float64))';
   }
 
   private from(): string {
@@ -249,8 +239,8 @@ export class ClickHouseSource implements LogSource {
     const kexprs = keys.map((k) => groupExpr(this.d, this.schema, k, spec.timezone, params));
     const conds = filterConditions(this.d, this.schema, filter, params);
     const costCol = physicalColumn(this.schema, 'cost') ? 'ifNull(`cost`, 0)' : '0';
-    const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), '`status` AS st', 'toFloat64(`latency`) AS lat', 'toFloat64(`total_tokens`) AS tt',
-      'toFloat64(`prompt_tokens`) AS pt', 'toFloat64(`completion_tokens`) AS ct', `toFloat64(${costCol}) AS cost`].join(', ')} FROM ${this.from()} ${whereClause(conds)}`;
+    const base = `SELECT ${[...kexprs.map((e, i) => `${e} AS k${i}`), '`status` AS st', 'toFloat64(`latency`) AS lat', `${this.num('total_tokens')} AS tt`,
+      `${this.num('prompt_tokens')} AS pt`, `${this.num('completion_tokens')} AS ct`, `toFloat64(${costCol}) AS cost`].join(', ')} FROM ${this.from()} ${whereClause(conds)}`;
     // Bifrost's GetStats: completed rows are success, error and cancelled; rates and average latency are 0 when none are.
     const done = `st IN ('success', 'error', 'cancelled')`;
     const completed = `countIf(${done})`;

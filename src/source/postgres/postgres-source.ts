@@ -7,6 +7,7 @@ import { filterConditions, processingFilter, whereClause, type Filter } from '..
 import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
+import { tableOf, type LogTableName } from '../log-table.js';
 
 const DEFAULT_PAGE = 5000;
 const NUMERIC = /^(numeric|decimal|bigint|integer|smallint|real|double precision)$/;
@@ -54,6 +55,8 @@ export class PostgresSource implements LogSource {
   readonly schema: DetectedSchema;
   private readonly client: pg.Client;
   private readonly d = createPostgresDialect();
+  /** The log table, quoted. */
+  private get t(): string { return `"${tableOf(this.schema)}"`; }
 
   private constructor(client: pg.Client, description: string, schema: DetectedSchema) {
     this.client = client;
@@ -61,7 +64,7 @@ export class PostgresSource implements LogSource {
     this.schema = schema;
   }
 
-  static async open(conn: PgConnection, requestTimeoutSecs?: number): Promise<PostgresSource> {
+  static async open(conn: PgConnection, requestTimeoutSecs?: number, table: LogTableName = 'logs'): Promise<PostgresSource> {
     const where = describe(conn);
     const config: pg.ClientConfig = typeof conn === 'string' ? { connectionString: conn } : { ...conn };
     // Reads are short pages and aggregates; no statement may go unanswered for longer than 30 minutes.
@@ -80,18 +83,18 @@ export class PostgresSource implements LogSource {
         throw new CliError('open the log DB', `${where} runs PostgreSQL ${v.rows[0]!.ver}; Bifrost's log store needs PostgreSQL 16 or newer`, { exitCode: ExitCode.noInput });
       }
       const r = await client.query<{ column_name: string; data_type: string }>(
-        `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'logs' AND table_schema = ANY(current_schemas(false))`,
+        `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 AND table_schema = ANY(current_schemas(false))`, [table],
       );
       if (!r.rows.length) {
-        throw new CliError('open the log DB', `${where} is not a Bifrost log DB (it has no "logs" table)`, { exitCode: ExitCode.noInput });
+        throw new CliError('open the log DB', `${where} is not a Bifrost log DB (it has no "${table}" table)`, { exitCode: ExitCode.noInput });
       }
       const types = new Map(r.rows.map((c) => [c.column_name, c.data_type]));
       const columns = new Set(types.keys());
-      const missing = missingCoreColumns(columns);
+      const missing = missingCoreColumns(columns, table);
       if (missing.length) {
-        throw new CliError('open the log DB', `${where} is not a Bifrost log DB (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
+        throw new CliError('open the log DB', `${where} is not a Bifrost log DB (table "${table}" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
       }
-      return new PostgresSource(client, where, { columns, types, hasIncNumber: columns.has('inc_number') });
+      return new PostgresSource(client, where, { columns, types, hasIncNumber: columns.has('inc_number'), table });
     } catch (err) {
       await client.end().catch(() => {});
       if (err instanceof CliError) throw err;
@@ -113,7 +116,7 @@ export class PostgresSource implements LogSource {
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
     return readSelectList(columns, (c) => this.colExpr(c), {
       tsMs: PG_TS_MS, statusCode: PG_STATUS_CODE, position: this.schema.hasIncNumber ? '"inc_number"::float8' : 'NULL',
-      passthroughParams: `CASE WHEN "object_type" = 'passthrough' THEN "params"::text END`,
+      passthroughParams: tableOf(this.schema) === 'logs' ? `CASE WHEN "object_type" = 'passthrough' THEN "params"::text END` : 'NULL',
     });
   }
 
@@ -140,7 +143,7 @@ export class PostgresSource implements LogSource {
 
   async position(): Promise<SourcePosition> {
     if (!this.schema.hasIncNumber) return { kind: 'none', value: 0 };
-    const r = await this.q<{ m: number | null }>('SELECT max("inc_number")::float8 AS m FROM logs', []);
+    const r = await this.q<{ m: number | null }>(`SELECT max("inc_number")::float8 AS m FROM ${this.t}`, []);
     return { kind: 'inc_number', value: r.rows[0]?.m ?? 0 };
   }
 
@@ -180,7 +183,7 @@ export class PostgresSource implements LogSource {
     const upTo = q.upTo ?? (await this.position());
     const params: unknown[] = [];
     const conds = [...this.positionConds({ after: q.after, upTo }, params), ...filterConditions(this.d, this.schema, q.filter, params)];
-    const pages = this.cursorPages(`SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY "timestamp", "id"`, params, names, q.pageSize ?? DEFAULT_PAGE, signal);
+    const pages = this.cursorPages(`SELECT ${select} FROM ${this.t} ${whereClause(conds)} ORDER BY "timestamp", "id"`, params, names, q.pageSize ?? DEFAULT_PAGE, signal);
     const skip = excluder(q, names);
     if (!skip) return yield* pages;
     for await (const p of pages) {
@@ -196,14 +199,14 @@ export class PostgresSource implements LogSource {
     const dir = q.order === 'asc' ? 'ASC' : 'DESC';
     const limit = q.limit !== undefined ? ` LIMIT ${q.limit}` : '';
     const offset = q.offset ? ` OFFSET ${q.offset}` : '';
-    const sql = `SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir} NULLS LAST, "id" ${dir}${limit}${offset}`;
+    const sql = `SELECT ${select} FROM ${this.t} ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir} NULLS LAST, "id" ${dir}${limit}${offset}`;
     yield* this.cursorPages(sql, params, names, q.pageSize ?? 1000, signal);
   }
 
   async count(filter: Filter, range?: { after?: SourcePosition; upTo?: SourcePosition }): Promise<number> {
     const params: unknown[] = [];
     const conds = [...this.positionConds(range, params), ...filterConditions(this.d, this.schema, filter, params)];
-    const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM logs ${whereClause(conds)}`, params);
+    const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM ${this.t} ${whereClause(conds)}`, params);
     return Number(r.rows[0]!.n);
   }
 
@@ -214,11 +217,11 @@ export class PostgresSource implements LogSource {
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
     // Each value as text, NULL marked apart from '' (row_to_json-like, without building JSON).
     const text = cols.map((c) => `coalesce("${c}"::text, E'\\\\N')`).join(` || E'\\x1f' || `);
-    const inner = `SELECT ${PG_TS_MS} AS t, ${this.schema.hasIncNumber ? '"inc_number"' : 'NULL::bigint'} AS p, ${cost ? `"${cost}"::float8` : '0'} AS c, ${tokens ? `"${tokens}"::float8` : '0'} AS k, ('x' || left(md5(${text}), 12))::bit(48)::bigint AS h FROM logs ${whereClause(conds)}`;
+    const inner = `SELECT ${PG_TS_MS} AS t, ${this.schema.hasIncNumber ? '"inc_number"' : 'NULL::bigint'} AS p, ${cost ? `"${cost}"::float8` : '0'} AS c, ${tokens ? `"${tokens}"::float8` : '0'} AS k, ('x' || left(md5(${text}), 12))::bit(48)::bigint AS h FROM ${this.t} ${whereClause(conds)}`;
     const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${this.schema.hasIncNumber && w.upTo && w.upTo.kind === 'inc_number' ? ` AND (p IS NULL OR p <= ${Math.trunc(w.upTo.value)})` : ''} THEN ${i}`).join(' ');
     const r = await this.q<{ b: number; n: string; c: number | null; k: number | null; h: string | null }>(`SELECT b, count(*) AS n, sum(c) AS c, sum(k) AS k, (sum(h) % 281474976710656)::text AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner}) x) y WHERE b IS NOT NULL GROUP BY b`, params);
     const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
-    for (const row of r.rows) out[row.b] = { rows: Number(row.n), cost: row.c ?? 0, tokens: row.k ?? 0, hash: Number(row.h ?? 0) };
+    for (const row of r.rows) out[row.b] = { rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h ?? 0) };
     return out;
   }
 
@@ -231,7 +234,7 @@ export class PostgresSource implements LogSource {
   async processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows> {
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, processingFilter(filter), params)];
-    const r = await this.q<{ id: string }>(`SELECT "id" FROM logs ${whereClause(conds)}`, params);
+    const r = await this.q<{ id: string }>(`SELECT "id" FROM ${this.t} ${whereClause(conds)}`, params);
     return { ids: r.rows.map((x) => x.id) };
   }
 

@@ -9,6 +9,7 @@ import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema
 import { excluder, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { topByTime } from './top-by-time.js';
+import { tableOf, type LogTableName } from '../log-table.js';
 import { registerPercentile } from './percentile-function.js';
 import { coarseBounds, createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
@@ -78,6 +79,8 @@ export class SqliteSource implements LogSource {
   private readonly timestampIndex: string | null;
   private readonly d = createSqliteDialect((zone) => this.segments(zone));
   private span: { start: number; end: number } | null = null;
+  /** The log table, quoted. */
+  private get t(): string { return `"${tableOf(this.schema)}"`; }
 
   private constructor(path: string, db: Database.Database, schema: DetectedSchema, timestampIndex: string | null) {
     this.description = path;
@@ -87,7 +90,7 @@ export class SqliteSource implements LogSource {
     this.timestampIndex = timestampIndex;
   }
 
-  static open(path: string): SqliteSource {
+  static open(path: string, table: LogTableName = 'logs'): SqliteSource {
     let st;
     try {
       st = statSync(path);
@@ -106,21 +109,21 @@ export class SqliteSource implements LogSource {
       throw new CliError('open the log DB', `${path}: ${(err as Error).message}`, { exitCode: sys && sys.exitCode !== ExitCode.cantCreate ? sys.exitCode : ExitCode.noInput, hint: sys?.hint, cause: err });
     }
     try {
-      const info = db.prepare('PRAGMA table_info(logs)').all() as Array<{ name: string }>;
+      const info = db.prepare(`PRAGMA table_info("${table}")`).all() as Array<{ name: string }>;
       if (!info.length) {
-        throw new CliError('open the log DB', `${path} is not a Bifrost log DB (it has no "logs" table)`, { exitCode: ExitCode.noInput, hint: 'point --db at the gateway\'s logs.db (in ~/.config/bifrost or /app/data)' });
+        throw new CliError('open the log DB', `${path} is not a Bifrost log DB (it has no "${table}" table)`, { exitCode: ExitCode.noInput, hint: 'point --db at the gateway\'s logs.db (in ~/.config/bifrost or /app/data)' });
       }
       const columns = new Set(info.map((c) => c.name));
-      const missing = missingCoreColumns(columns);
+      const missing = missingCoreColumns(columns, table);
       if (missing.length) {
-        throw new CliError('open the log DB', `${path} is not a Bifrost log DB (table "logs" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
+        throw new CliError('open the log DB', `${path} is not a Bifrost log DB (table "${table}" lacks ${missing.join(', ')})`, { exitCode: ExitCode.noInput });
       }
       // Reads are scans, which the OS page cache serves: a 2 MB page cache per connection (better-sqlite3's
       // default is 16 MB, in every encoding thread) keeps memory flat.
       db.pragma('cache_size = -2048');
       registerPercentile(db);
-      const tsIndex = SqliteSource.findTimestampIndex(db);
-      return new SqliteSource(path, db, { columns, types: new Map(), hasIncNumber: false }, tsIndex);
+      const tsIndex = SqliteSource.findTimestampIndex(db, table);
+      return new SqliteSource(path, db, { columns, types: new Map(), hasIncNumber: false, table }, tsIndex);
     } catch (err) {
       db.close();
       if (err instanceof CliError) throw err;
@@ -142,8 +145,8 @@ export class SqliteSource implements LogSource {
     }
   }
 
-  private static findTimestampIndex(db: Database.Database): string | null {
-    const list = db.prepare('PRAGMA index_list(logs)').all() as Array<{ name: string; partial: number }>;
+  private static findTimestampIndex(db: Database.Database, table: LogTableName): string | null {
+    const list = db.prepare(`PRAGMA index_list("${table}")`).all() as Array<{ name: string; partial: number }>;
     for (const ix of list) {
       if (ix.partial) continue;
       const cols = db.prepare(`PRAGMA index_info("${ix.name.replace(/"/g, '""')}")`).all() as Array<{ name: string }>;
@@ -165,20 +168,20 @@ export class SqliteSource implements LogSource {
 
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
     return readSelectList(columns, (c) => { const p = physicalColumn(this.schema, c); return p ? `"${p}"` : 'NULL'; },
-      { tsMs: SQLITE_TS_MS, statusCode: SQLITE_STATUS_CODE, position: 'rowid', passthroughParams: `CASE WHEN "object_type" = 'passthrough' THEN "params" END` });
+      { tsMs: SQLITE_TS_MS, statusCode: SQLITE_STATUS_CODE, position: 'rowid', passthroughParams: tableOf(this.schema) === 'logs' ? `CASE WHEN "object_type" = 'passthrough' THEN "params" END` : 'NULL' });
   }
 
 
   async position(): Promise<SourcePosition> {
-    const r = this.db.prepare('SELECT max(rowid) AS m FROM logs').get() as { m: number | null };
+    const r = this.db.prepare(`SELECT max(rowid) AS m FROM ${this.t}`).get() as { m: number | null };
     return { kind: 'rowid', value: r.m ?? 0 };
   }
 
   /** The smallest and largest `timestamp` text: two statements, because SQLite answers a lone min() or max() from one end of the index and both together by a scan. */
   private timestampEnds(): { lo: string | null; hi: string | null } {
     return {
-      lo: this.db.prepare('SELECT min("timestamp") FROM logs').pluck().get() as string | null,
-      hi: this.db.prepare('SELECT max("timestamp") FROM logs').pluck().get() as string | null,
+      lo: this.db.prepare(`SELECT min("timestamp") FROM ${this.t}`).pluck().get() as string | null,
+      hi: this.db.prepare(`SELECT max("timestamp") FROM ${this.t}`).pluck().get() as string | null,
     };
   }
 
@@ -207,7 +210,7 @@ export class SqliteSource implements LogSource {
       const conds = [piece.sql];
       if (piece.exact && f.start !== undefined) { params.push(f.start); conds.push(`${SQLITE_TS_MS} >= ?`); }
       if (piece.exact && f.end !== undefined) { params.push(f.end); conds.push(`${SQLITE_TS_MS} < ?`); }
-      const r = this.db.prepare(`SELECT min(rowid) AS a, max(rowid) AS b FROM logs INDEXED BY ${ix} WHERE ${conds.join(' AND ')}`).get(...params) as { a: number | null; b: number | null };
+      const r = this.db.prepare(`SELECT min(rowid) AS a, max(rowid) AS b FROM ${this.t} INDEXED BY ${ix} WHERE ${conds.join(' AND ')}`).get(...params) as { a: number | null; b: number | null };
       if (r.a !== null && r.b !== null) { a = Math.min(a, r.a); b = Math.max(b, r.b); }
     }
     if (a > b) return [0, -1];
@@ -230,7 +233,7 @@ export class SqliteSource implements LogSource {
     conds.push(...filterConditions(this.d, this.schema, { ...q.filter, start: undefined, end: undefined }, params));
     // NOT INDEXED keeps SQLite on the rowid b-tree: a range scan that every
     // page resumes, instead of re-sorting an index range per page.
-    const stmt = this.db.prepare(`SELECT ${select} FROM logs NOT INDEXED WHERE rowid > ? AND rowid <= ?${conds.length ? ` AND ${conds.join(' AND ')}` : ''} ORDER BY rowid${limit ? ` LIMIT ${limit}` : ''}`).raw(true);
+    const stmt = this.db.prepare(`SELECT ${select} FROM ${this.t} NOT INDEXED WHERE rowid > ? AND rowid <= ?${conds.length ? ` AND ${conds.join(' AND ')}` : ''} ORDER BY rowid${limit ? ` LIMIT ${limit}` : ''}`).raw(true);
     const tsIdx = names.indexOf('__ts_ms');
     const timed = start !== undefined || end !== undefined;
     const lo = start ?? -Infinity;
@@ -297,16 +300,16 @@ export class SqliteSource implements LogSource {
       // Newest (or oldest) first with a limit: walk the timestamp index, entries only, and stop as soon as no
       // later entry can make the cut, so the cost follows the limit, not the table.
       const ix = `"${this.timestampIndex.replace(/"/g, '""')}"`;
-      const scan = this.db.prepare(`SELECT rowid, "timestamp" FROM logs INDEXED BY ${ix} ${whereClause(conds)} ORDER BY "timestamp" ${dir}, rowid ${dir}`).raw(true);
+      const scan = this.db.prepare(`SELECT rowid, "timestamp" FROM ${this.t} INDEXED BY ${ix} ${whereClause(conds)} ORDER BY "timestamp" ${dir}, rowid ${dir}`).raw(true);
       const picked = topByTime(scan.iterate(...params) as IterableIterator<[number, string]>, limit + offset, q.order).rowids.slice(offset);
-      const fetch = this.db.prepare(`SELECT rowid, ${select} FROM logs WHERE rowid = ?`).raw(true);
+      const fetch = this.db.prepare(`SELECT rowid, ${select} FROM ${this.t} WHERE rowid = ?`).raw(true);
       for (let i = 0; i < picked.length; i += pageSize) {
         signal?.throwIfAborted();
         yield { columns: names, rows: picked.slice(i, i + pageSize).map((id) => (fetch.get(id) as unknown[]).slice(1)) };
       }
       return;
     }
-    const stmt = this.db.prepare(`SELECT ${select} FROM logs ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir}, rowid ${dir} LIMIT ${limit} OFFSET ${offset}`).raw(true);
+    const stmt = this.db.prepare(`SELECT ${select} FROM ${this.t} ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir}, rowid ${dir} LIMIT ${limit} OFFSET ${offset}`).raw(true);
     let batch: unknown[][] = [];
     for (const row of stmt.iterate(...params) as IterableIterator<unknown[]>) {
       batch.push(row);
@@ -329,7 +332,7 @@ export class SqliteSource implements LogSource {
   async count(filter: Filter, range?: { after?: SourcePosition; upTo?: SourcePosition }): Promise<number> {
     const params: unknown[] = [];
     const conds = [...this.positionConds(range, params), ...filterConditions(this.d, this.schema, filter, params)];
-    const r = this.db.prepare(`SELECT count(*) AS n FROM logs ${whereClause(conds)}`).get(...params) as { n: number };
+    const r = this.db.prepare(`SELECT count(*) AS n FROM ${this.t} ${whereClause(conds)}`).get(...params) as { n: number };
     return r.n;
   }
 
@@ -342,7 +345,7 @@ export class SqliteSource implements LogSource {
     const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns);
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
-    const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${cost ? `"${cost}"` : '0'} AS c, ${tokens ? `"${tokens}"` : '0'} AS k, bl_row_hash(${cols.map((c) => `"${c}"`).join(', ')}) AS h FROM logs ${whereClause(conds)}`;
+    const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${cost ? `"${cost}"` : '0'} AS c, ${tokens ? `"${tokens}"` : '0'} AS k, bl_row_hash(${cols.map((c) => `"${c}"`).join(', ')}) AS h FROM ${this.t} ${whereClause(conds)}`;
     const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'rowid' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''} THEN ${i}`).join(' ');
     const rows = this.db.prepare(`SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, sum(h % 281474976710656) AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner})) WHERE b IS NOT NULL GROUP BY b`).all(...params) as Array<{ b: number; n: number; c: number; k: number; h: number | bigint }>;
     const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
@@ -362,14 +365,14 @@ export class SqliteSource implements LogSource {
   explain(filter: Filter): string[] {
     const params: unknown[] = [];
     const conds = filterConditions(this.d, this.schema, filter, params);
-    const rows = this.db.prepare(`EXPLAIN QUERY PLAN SELECT count(*) FROM logs ${whereClause(conds)}`).all(...params) as Array<{ detail: string }>;
+    const rows = this.db.prepare(`EXPLAIN QUERY PLAN SELECT count(*) FROM ${this.t} ${whereClause(conds)}`).all(...params) as Array<{ detail: string }>;
     return rows.map((r) => r.detail);
   }
 
   async processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows> {
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, processingFilter(filter), params)];
-    const rowids = this.db.prepare(`SELECT rowid FROM logs ${whereClause(conds)}`).pluck().all(...params) as number[];
+    const rowids = this.db.prepare(`SELECT rowid FROM ${this.t} ${whereClause(conds)}`).pluck().all(...params) as number[];
     return { positions: Float64Array.from(rowids).sort() };
   }
 
@@ -377,7 +380,7 @@ export class SqliteSource implements LogSource {
     const ids: string[] = [];
     for (let i = 0; i < positions.length; i += 500) {
       const chunk = Array.from(positions.subarray(i, i + 500));
-      ids.push(...(this.db.prepare(`SELECT id FROM logs WHERE rowid IN (${chunk.map(() => '?').join(',')}) ORDER BY rowid`).pluck().all(...chunk) as string[]));
+      ids.push(...(this.db.prepare(`SELECT id FROM ${this.t} WHERE rowid IN (${chunk.map(() => '?').join(',')}) ORDER BY rowid`).pluck().all(...chunk) as string[]));
     }
     return ids;
   }
