@@ -6,7 +6,8 @@ import { openDestination } from '../../run/destinations.js';
 import { windowFilter } from '../../run/export-window.js';
 import type { Manifest } from '../../run/manifest.js';
 import type { SourcePosition, WindowFingerprint } from '../../source/types.js';
-import { fingerprintColumns, sameFingerprint } from '../../run/runner.js';
+import { fingerprintColumns } from '../../run/runner.js';
+import { currentFingerprints, sameFingerprint } from '../../source/fingerprint.js';
 import { isoMs } from '../../util/time.js';
 import { loadJobs } from './run.js';
 import type { Ctx } from '../context.js';
@@ -38,8 +39,9 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
     const base = { ...windowFilter(job, { start: 0, end: 0 }, Date.now()), start: undefined, end: undefined };
     const nowFp = new Map<RunRow, WindowFingerprint>();
     if (printed.length) {
-      const fps = await source.fingerprints(base, printed.map((r) => ({ start: r.window_start, end: r.window_end, upTo: { kind: (r.position_kind ?? 'none') as SourcePosition['kind'], value: r.position_value ?? 0 } })), fingerprintColumns(job), await source.position());
-      printed.forEach((r, i) => nowFp.set(r, fps[i]!));
+      const fps = await currentFingerprints(source, base, printed.map((r) => ({ start: r.window_start, end: r.window_end, upTo: { kind: (r.position_kind ?? 'none') as SourcePosition['kind'], value: r.position_value ?? 0 }, stored: JSON.parse(r.fingerprint!) as WindowFingerprint })), fingerprintColumns(job), await source.position());
+      // Compared in the version each window was fingerprinted in.
+      printed.forEach((r, i) => nowFp.set(r, fps[i]!.comparable));
     }
     const { dest } = await openDestination(ctx, job);
     try {
