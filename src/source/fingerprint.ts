@@ -8,17 +8,19 @@ export const FINGERPRINT_VERSION: FingerprintVersion = 2;
 /**
  * The columns Bifrost writes to a row that is already completed, and so the
  * only ones whose change a delivered window can miss (README, Decisions):
- * repricing (cost columns), deferred usage (token columns, `token_usage`,
- * `tokens_per_second`), payload offload (`has_object`, `content_hidden`, and the
- * cleared `error_details`), and the finalization of a `processing` row (status,
- * latency, error details), which also changes the window's row count. By kind:
- * how SQLite turns a value into an integer term without a hash function.
+ * repricing rewrites the cost columns; deferred usage writes the token columns
+ * (with `token_usage`, `cached_read_tokens` and `tokens_per_second`, which it
+ * only writes together with them); payload offload sets `has_object` (or
+ * `content_hidden`) as it clears the payload columns, `error_details` among
+ * them. Status, latency and error details are written when a `processing` row
+ * is finalized, which also changes the window's row count; status is hashed
+ * too. By kind: how SQLite turns a value into an integer term without a hash
+ * function.
  */
-export const CHANGEABLE_COLUMNS: ReadonlyArray<readonly [string, 'text' | 'real' | 'int']> = [
-  ['status', 'text'], ['cost', 'real'], ['input_cost', 'real'], ['output_cost', 'real'], ['additional_cost', 'real'],
-  ['prompt_tokens', 'int'], ['completion_tokens', 'int'], ['total_tokens', 'int'], ['cached_read_tokens', 'int'],
-  ['tokens_per_second', 'real'], ['latency', 'real'], ['token_usage', 'text'], ['error_details', 'text'],
-  ['has_object', 'int'], ['content_hidden', 'int'],
+export type ChangeableKind = 'status' | 'real' | 'int';
+export const CHANGEABLE_COLUMNS: ReadonlyArray<readonly [string, ChangeableKind]> = [
+  ['status', 'status'], ['cost', 'real'], ['input_cost', 'real'], ['output_cost', 'real'], ['additional_cost', 'real'],
+  ['prompt_tokens', 'int'], ['completion_tokens', 'int'], ['total_tokens', 'int'], ['has_object', 'int'], ['content_hidden', 'int'],
 ];
 
 /** Version 1 hashed these and every exported column of every row. */
@@ -29,7 +31,7 @@ export interface FingerprintScope {
   /** Physical columns hashed per row (version 2: the row's identity is `id`, or SQLite's rowid). */
   cols: string[];
   /** Version 2: the changeable columns this DB has, with their kind. */
-  changeable: Array<{ col: string; kind: 'text' | 'real' | 'int' }>;
+  changeable: Array<{ col: string; kind: ChangeableKind }>;
   /** The export's filter over the span of all the windows. */
   filter: Filter;
   /** Physical cost and total_tokens columns, where the DB has them. */

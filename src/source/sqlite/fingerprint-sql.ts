@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { FINGERPRINT_VERSION, fingerprintScope, stamp, type FingerprintScope } from '../fingerprint.js';
+import { FINGERPRINT_VERSION, fingerprintScope, stamp, type ChangeableKind, type FingerprintScope } from '../fingerprint.js';
 import { filterConditions, whereClause, type Filter } from '../filter.js';
 import type { DetectedSchema } from '../schema.js';
 import type { FingerprintVersion, SourcePosition, WindowFingerprint } from '../types.js';
@@ -47,17 +47,17 @@ const withV1 = new WeakSet<Database.Database>();
 
 /**
  * Version 2's per-row term, in plain SQL (no function call per row): each
- * changeable column as an integer (cost-like values in nano-units, text by its
- * byte length, NULL apart), combined with distinct weights, reduced below
+ * changeable column's value (NULL apart), with distinct weights, reduced below
  * 2^31 and multiplied by a weight from the rowid, so a value moving between
- * rows changes the sum, and so does a row appearing or disappearing.
+ * rows changes the sum, and so does a row appearing or disappearing. REAL
+ * values stay REAL within a row's term, and `%` truncates them the same way
+ * every time.
  */
 function rowTermV2(scope: FingerprintScope): string {
   const q = (c: string) => `"${c.replace(/"/g, '""')}"`;
-  // Arithmetic on the stored values as they are (REAL stays REAL within a row; `%` then truncates deterministically).
-  const int = (c: string, kind: 'text' | 'real' | 'int', w: number) =>
-    kind === 'text' ? `ifnull(octet_length(${q(c)}), -7) * ${w}` : kind === 'real' ? `ifnull(${q(c)}, -7) * ${w}e9` : `ifnull(${q(c)}, -7) * ${w}`;
-  const lin = scope.changeable.map((x, i) => int(x.col, x.kind, 1009 + i * 4391)).join(' + ') || '0';
+  const term = (c: string, kind: ChangeableKind, w: number) =>
+    kind === 'status' ? `(CASE ${q(c)} WHEN 'success' THEN 1 WHEN 'error' THEN 2 WHEN 'cancelled' THEN 3 ELSE 4 END) * ${w}` : `ifnull(${q(c)}, -7) * ${w}${kind === 'real' ? 'e9' : ''}`;
+  const lin = scope.changeable.map((x, i) => term(x.col, x.kind, 1009 + i * 4391)).join(' + ') || '0';
   return `((((${lin}) % ${P31}) + 1) * ((rowid % 65521) + 1)) % ${P31}`;
 }
 
@@ -107,10 +107,11 @@ export function sqliteFingerprints(db: Database.Database, d: SqliteDialect, sche
   const k = scope.tokens ? `"${scope.tokens}"` : '0';
   let sql: string;
   if (u) {
-    // The bucket of each row's second, floored (shifted positive before dividing); rows outside are left out by HAVING.
-    const b = `((unixepoch("timestamp") - ${u.s0 - u.len}) / ${u.len} - 1)`;
-    if (!shared) conds.push(`rowid <= (CASE ${b} ${own.map((x, i) => `WHEN ${i} THEN ${x === Infinity ? 9e15 : Math.trunc(x)}`).join(' ')} END)`);
-    sql = `SELECT ${b} AS b, count(*) AS n, total(${c}) AS c, total(${k}) AS k, ${sum(hash)} AS h FROM ${from} ${whereClause(conds)} GROUP BY b HAVING b BETWEEN 0 AND ${windows.length - 1}`;
+    // The bucket of each row's second, floored (shifted positive before dividing), computed once per row (LIMIT
+    // keeps the subquery from being flattened into the grouping); rows outside the windows are left out by HAVING.
+    const inner = `SELECT ((unixepoch("timestamp") - ${u.s0 - u.len}) / ${u.len} - 1) AS b, rowid AS p, ${c} AS c, ${k} AS k, ${hash} AS h FROM ${from} ${whereClause(conds)} LIMIT -1`;
+    const own_ = shared ? '' : `WHERE p <= (CASE b ${own.map((x, i) => `WHEN ${i} THEN ${x === Infinity ? 9e15 : Math.trunc(x)}`).join(' ')} END)`;
+    sql = `SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, ${sum('h')} AS h FROM (${inner}) ${own_} GROUP BY b HAVING b BETWEEN 0 AND ${windows.length - 1}`;
   } else {
     // Each row's instant once (LIMIT keeps the subquery from being flattened into every WHEN).
     const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${c} AS c, ${k} AS k, ${hash} AS h FROM ${from} ${whereClause(conds)} LIMIT -1`;
