@@ -1,4 +1,4 @@
-import { fitTable } from '../table.js';
+import { createTableWriter, fitTable } from '../table.js';
 import { stringify } from 'csv-stringify/sync';
 import { usageError } from '../../errors.js';
 import { createRecordMapper } from '../../record/mapper.js';
@@ -47,6 +47,8 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
     noted = true;
     ctx.log.info(`${d.length} column(s) left out to fit ${ctx.out.columns} columns: ${d.join(', ')} (use --fields, --json or --csv for every column)`);
   };
+  // A table streams too: the first page sets its columns and widths.
+  const table = mode === 'table' ? createTableWriter(fields.map((f) => f.name), ctx.out.columns) : null;
   for await (const page of pages) {
     const recs = mapper.map(page);
     n += recs.length;
@@ -59,9 +61,11 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
       header = false;
       await ctx.out.write(stringify(recs.map((r) => fields.map((f) => guardFormula(formatCell(r[f.name], true))))));
     } else {
-      await ctx.out.write(renderTable(fields.map((f) => f.name), recs, ctx.out.columns, dropNote) + '\n');
+      await ctx.out.write(table!.page(recs));
+      if (table!.dropped.length) dropNote(table!.dropped);
     }
   }
+  if (table) await ctx.out.write(table.end());
   if (mode === 'csv' && header) await ctx.out.write(stringify([fields.map((f) => f.name)]));
   if (n === 0 && filter.providers?.some((p) => p !== p.toLowerCase())) {
     // Bifrost's provider names are lower case (openai, anthropic); matching is exact.
