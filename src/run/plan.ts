@@ -1,6 +1,7 @@
 import type { LogSource, SourcePosition, WindowFingerprint } from '../source/types.js';
 import { createRecordMapper } from '../record/mapper.js';
 import { createWarnings } from '../record/json-cell.js';
+import { currentFingerprints, sameFingerprint } from '../source/fingerprint.js';
 import { windowFilter } from './window-spec.js';
 import type { ExportJob } from './job.js';
 import type { Ledger, RunKind, RunRow } from './ledger.js';
@@ -39,10 +40,6 @@ export type ExportPlan = PlannedRun[] & {
 /** The canonical columns an export's records are made of (the fingerprint covers them). */
 export function fingerprintColumns(job: ExportJob): readonly string[] {
   return createRecordMapper(job.fields, createWarnings()).columns;
-}
-
-export function sameFingerprint(a: WindowFingerprint, b: WindowFingerprint): boolean {
-  return a.rows === b.rows && a.hash === b.hash && Math.abs(a.cost - b.cost) < 1e-9 && a.tokens === b.tokens;
 }
 
 /**
@@ -153,13 +150,14 @@ export async function planExport(job: ExportJob, ledger: Ledger, source: LogSour
   const restated = new Set<RunRow>();
   if (job.restateLookbackMs > 0) {
     const recent = windows.filter((w) => w.window_end > now - job.restateLookbackMs);
-    const now_ = await source.fingerprints(base, recent.map((w) => ({ start: w.window_start, end: w.window_end, upTo: pos(w) })), fingerprintColumns(job), upTo);
+    const stored = recent.map((w) => (w.fingerprint ? JSON.parse(w.fingerprint) as WindowFingerprint : null));
+    const now_ = await currentFingerprints(source, base, recent.map((w, i) => ({ start: w.window_start, end: w.window_end, upTo: pos(w), stored: stored[i] ?? null })), fingerprintColumns(job), upTo);
     recent.forEach((w, i) => {
-      const fp = now_[i]!;
-      // A window delivered before fingerprints existed takes today's as its baseline (rows up to its position).
-      if (!w.fingerprint) { ledger.setFingerprint(w.id, fp); return; }
-      const old = JSON.parse(w.fingerprint) as WindowFingerprint;
-      if (sameFingerprint(old, fp)) return;
+      const { now: fp, comparable } = now_[i]!;
+      const old = stored[i];
+      // A window delivered before fingerprints existed (or unchanged since one of an older version) takes today's as its baseline.
+      if (!old) { ledger.setFingerprint(w.id, fp); return; }
+      if (sameFingerprint(old, comparable)) { if (comparable !== fp) ledger.setFingerprint(w.id, fp); return; }
       const previous = JSON.parse(w.manifest!) as Manifest;
       restated.add(w);
       out.push({ export: job.name, kind: 'restate', start: w.window_start, end: w.window_end, restate: { previous, revision: (previous.revision ?? w.revision ?? 1) + 1, old, now: fp } });

@@ -6,7 +6,8 @@ import { openDestination } from './destinations.js';
 import type { ExportJob } from './job.js';
 import type { RunRow } from './ledger.js';
 import type { Manifest } from './manifest.js';
-import { fingerprintColumns, sameFingerprint } from './plan.js';
+import { fingerprintColumns } from './plan.js';
+import { currentFingerprints, sameFingerprint } from '../source/fingerprint.js';
 import { windowFilter } from './window-spec.js';
 
 /** One delivered window, checked: its manifest (null when none was recorded) and what differs. */
@@ -30,8 +31,9 @@ export async function* verifyWindows(ctx: Pick<EngineContext, 'log' | 'stateDirF
   const base = { ...windowFilter(job, { start: 0, end: 0 }, Date.now()), start: undefined, end: undefined };
   const nowFp = new Map<RunRow, WindowFingerprint>();
   if (printed.length) {
-    const fps = await source.fingerprints(base, printed.map((r) => ({ start: r.window_start, end: r.window_end, upTo: positionOf(r) })), fingerprintColumns(job), await source.position());
-    printed.forEach((r, i) => nowFp.set(r, fps[i]!));
+    const fps = await currentFingerprints(source, base, printed.map((r) => ({ start: r.window_start, end: r.window_end, upTo: positionOf(r), stored: JSON.parse(r.fingerprint!) as WindowFingerprint })), fingerprintColumns(job), await source.position());
+    // Compared in the version each window was fingerprinted in.
+    printed.forEach((r, i) => nowFp.set(r, fps[i]!.comparable));
   }
   const { dest } = await openDestination(ctx, job, { stateDir });
   try {

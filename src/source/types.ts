@@ -109,12 +109,14 @@ export interface WindowFingerprint {
   /** Sum of `cost`, and of `total_tokens`: to say what changed. */
   cost: number;
   tokens: number;
-  /** Sum of a hash of every exported column of every row (and its id), modulo 2^48: changes when any value changes. */
+  /** Sum of a hash of each row's changeable columns and its identity, modulo 2^48: changes when any of them changes. */
   hash: number;
+  /** How `hash` was computed (src/source/fingerprint.ts); absent in fingerprints stored before versions existed (1). */
+  v?: number;
 }
 
-/** The columns a fingerprint covers beyond the record's: a reprice rewrites all of them. */
-export const FINGERPRINT_COLUMNS = ['id', 'status', 'cost', 'input_cost', 'output_cost', 'additional_cost', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'latency', 'error_details', 'token_usage'];
+/** 1: every exported column hashed per row; 2: only the columns Bifrost changes after insert (the current one). */
+export type FingerprintVersion = 1 | 2;
 
 export interface LogSource {
   readonly dialect: 'sqlite' | 'postgres' | 'clickhouse';
@@ -133,9 +135,10 @@ export interface LogSource {
    * (its time range ignored) whose timestamp falls in the window, up to the
    * snapshot. A window's own `upTo` leaves out rows inserted after it (its
    * delivery's position: those are late rows). `columns`: the canonical
-   * columns the export reads.
+   * columns the export reads. `version`: the current one unless told
+   * (1 recomputes a fingerprint stored by an older release).
    */
-  fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]>;
+  fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): Promise<WindowFingerprint[]>;
   /** The current high-water mark of inserts. */
   position(): Promise<SourcePosition>;
   /** The rows under the filter that are still `processing`, up to a position when given. */

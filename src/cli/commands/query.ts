@@ -1,4 +1,4 @@
-import { fitTable } from '../table.js';
+import { createTableWriter, fitTable } from '../table.js';
 import { stringify } from 'csv-stringify/sync';
 import { usageError } from '../../errors.js';
 import { createRecordMapper } from '../../record/mapper.js';
@@ -34,12 +34,12 @@ const MCP_TABLE_FIELDS = ['timestamp', 'request_id', 'server', 'tool', 'status_c
 export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
   if (o.all && o.limit !== undefined) throw usageError('parse the command line', '--all and --limit cannot be used together');
   const mode = o.json ? 'json' : o.csv ? 'csv' : o.table || ctx.out.isTTY ? 'table' : 'json';
-  const table = o.logTable ?? 'logs';
-  if (table === 'mcp_tool_logs' && o.sort === 'tokens') throw usageError('parse --sort', 'mcp_tool_logs has no tokens to sort by', 'sort MCP tool calls by timestamp, latency or cost');
-  const fields = resolveFields({ include: o.include, fields: o.fields ?? (mode === 'table' && !o.include ? (table === 'logs' ? TABLE_FIELDS : MCP_TABLE_FIELDS) : undefined) }, table);
-  checkFiltersForTable(table, o.filters);
+  const logTable = o.logTable ?? 'logs';
+  if (logTable === 'mcp_tool_logs' && o.sort === 'tokens') throw usageError('parse --sort', 'mcp_tool_logs has no tokens to sort by', 'sort MCP tool calls by timestamp, latency or cost');
+  const fields = resolveFields({ include: o.include, fields: o.fields ?? (mode === 'table' && !o.include ? (logTable === 'logs' ? TABLE_FIELDS : MCP_TABLE_FIELDS) : undefined) }, logTable);
+  checkFiltersForTable(logTable, o.filters);
   const filter = resolveFilter(mergeFilterSpecs(undefined, o.filters), ctx.now(), ctx.tz);
-  const { source } = await ctx.openSource(table);
+  const { source } = await ctx.openSource(logTable);
   const warnings = createWarnings();
   const mapper = createRecordMapper(fields, warnings);
   const pages = source.list({
@@ -54,6 +54,8 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
     noted = true;
     ctx.log.info(`${d.length} column(s) left out to fit ${ctx.out.columns} columns: ${d.join(', ')} (use --fields, --json or --csv for every column)`);
   };
+  // A table streams too: the first page sets its columns and widths.
+  const table = mode === 'table' ? createTableWriter(fields.map((f) => f.name), ctx.out.columns) : null;
   for await (const page of pages) {
     const recs = mapper.map(page);
     n += recs.length;
@@ -66,9 +68,11 @@ export async function queryCommand(ctx: Ctx, o: QueryOptions): Promise<number> {
       header = false;
       await ctx.out.write(stringify(recs.map((r) => fields.map((f) => guardFormula(formatCell(r[f.name], true))))));
     } else {
-      await ctx.out.write(renderTable(fields.map((f) => f.name), recs, ctx.out.columns, dropNote) + '\n');
+      await ctx.out.write(table!.page(recs));
+      if (table!.dropped.length) dropNote(table!.dropped);
     }
   }
+  if (table) await ctx.out.write(table.end());
   if (mode === 'csv' && header) await ctx.out.write(stringify([fields.map((f) => f.name)]));
   if (n === 0 && filter.providers?.some((p) => p !== p.toLowerCase())) {
     // Bifrost's provider names are lower case (openai, anthropic); matching is exact.

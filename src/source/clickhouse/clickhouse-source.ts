@@ -3,10 +3,10 @@ import { CliError, ExitCode } from '../../errors.js';
 import { chError } from './clickhouse-errors.js';
 export { chError };
 import { groupExpr, normaliseMetric, PERCENTILES, shapeAggregateRow, type Metric } from '../aggregate-sql.js';
-import { fingerprintScope } from '../fingerprint.js';
+import { FINGERPRINT_VERSION, fingerprintScope, stamp } from '../fingerprint.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
-import { excluder, type WindowFingerprint, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ListQuery, type LogSource, type ProcessingRows, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { CH_STATUS_CODE, CH_TS_MS, chIdent, chQueryParams, createClickHouseDialect } from './clickhouse-dialect.js';
 import { tableOf, type LogTableName } from '../log-table.js';
 
@@ -213,9 +213,9 @@ export class ClickHouseSource implements LogSource {
    * Per-window fingerprints over the latest version of each row, in one grouped statement: count, cost,
    * tokens and the sum (mod 2^48) of a 48-bit hash of each row's exported columns.
    */
-  async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
+  async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version: FingerprintVersion = FINGERPRINT_VERSION): Promise<WindowFingerprint[]> {
     if (!windows.length) return [];
-    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns);
+    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns, version);
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
     const inner = `SELECT ${CH_TS_MS} AS t, toUnixTimestamp64Micro(\`ver\`) AS p, ${cost ? `toFloat64(${chIdent(cost)})` : '0'} AS c, ${tokens ? `toFloat64(${chIdent(tokens)})` : '0'} AS k, ` +
@@ -223,8 +223,8 @@ export class ClickHouseSource implements LogSource {
     const bucket = windows.map((w, i) => `t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'ver' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''}, ${i}`).join(', ');
     const r = await this.rows<{ b: number; n: string; c: number | null; k: number | null; h: string }>(
       `SELECT b, count() AS n, sum(c) AS c, sum(k) AS k, toString(sum(h) % 281474976710656) AS h FROM (SELECT multiIf(${bucket}, -1) AS b, c, k, h FROM (${inner})) WHERE b >= 0 GROUP BY b`, params);
-    const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
-    for (const row of r) out[Number(row.b)] = { rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h) };
+    const out: WindowFingerprint[] = windows.map(() => stamp({ rows: 0, cost: 0, tokens: 0, hash: 0 }, version));
+    for (const row of r) out[Number(row.b)] = stamp({ rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h) }, version);
     return out;
   }
 

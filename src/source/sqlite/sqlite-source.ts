@@ -3,10 +3,10 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CliError, ExitCode, systemFailure } from '../../errors.js';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
-import { fingerprintScope } from '../fingerprint.js';
+import { sqliteFingerprints } from './fingerprint-sql.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
-import { excluder, type WindowFingerprint, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
+import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { topByTime } from './top-by-time.js';
 import { tableOf, type LogTableName } from '../log-table.js';
@@ -35,40 +35,6 @@ const SORT_SQL: Record<ListQuery['sort'], string> = {
  * Reads a Bifrost SQLite log DB, read-only. Exports page by rowid in short
  * statements so the gateway's WAL can always checkpoint between pages.
  */
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
-
-/**
- * A 48-bit hash of a row's values (the fingerprint's per-row term): FNV-1a
- * style over each value, type-tagged (NULL, number bits, text code units,
- * blob bytes), with no allocation per value.
- */
-function rowHash(...vals: unknown[]): number {
-  let h = 0x811c9dc5;
-  let g = 0x9e3779b9;
-  for (let j = 0; j < vals.length; j++) {
-    const v = vals[j];
-    if (v === null || v === undefined) { h = Math.imul(h ^ 0x100, 0x01000193); }
-    else if (typeof v === 'number') {
-      F64[0] = v;
-      h = Math.imul(h ^ U32[0]!, 0x01000193);
-      h = Math.imul(h ^ U32[1]!, 0x01000193);
-    } else if (typeof v === 'bigint') {
-      F64[0] = Number(v);
-      h = Math.imul(h ^ U32[0]! ^ 0x55, 0x01000193);
-      h = Math.imul(h ^ U32[1]!, 0x01000193);
-    } else if (typeof v === 'string') {
-      for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v.charCodeAt(i), 0x01000193);
-      h = Math.imul(h ^ (v.length + 0x200), 0x01000193);
-    } else if (Buffer.isBuffer(v)) {
-      for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v[i]!, 0x01000193);
-      h = Math.imul(h ^ (v.length + 0x300), 0x01000193);
-    }
-    g = Math.imul(g ^ h ^ j, 0x5bd1e995);
-  }
-  return ((g >>> 16) & 0xffff) * 0x100000000 + (h >>> 0);
-}
-
 export class SqliteSource implements LogSource {
   readonly dialect = 'sqlite' as const;
   readonly description: string;
@@ -336,24 +302,9 @@ export class SqliteSource implements LogSource {
     return r.n;
   }
 
-  async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition): Promise<WindowFingerprint[]> {
-    if (!windows.length) return [];
-    if (!this.fpReady) {
-      this.db.function('bl_row_hash', { deterministic: true, varargs: true }, rowHash);
-      this.fpReady = true;
-    }
-    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns);
-    const params: unknown[] = [];
-    const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
-    const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${cost ? `"${cost}"` : '0'} AS c, ${tokens ? `"${tokens}"` : '0'} AS k, bl_row_hash(${cols.map((c) => `"${c}"`).join(', ')}) AS h FROM ${this.t} ${whereClause(conds)}`;
-    const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'rowid' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''} THEN ${i}`).join(' ');
-    const rows = this.db.prepare(`SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, sum(h % 281474976710656) AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner})) WHERE b IS NOT NULL GROUP BY b`).all(...params) as Array<{ b: number; n: number; c: number; k: number; h: number | bigint }>;
-    const out: WindowFingerprint[] = windows.map(() => ({ rows: 0, cost: 0, tokens: 0, hash: 0 }));
-    for (const r of rows) out[r.b] = { rows: r.n, cost: r.c, tokens: r.k, hash: Number(BigInt(r.h) % 281474976710656n) };
-    return out;
+  async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): Promise<WindowFingerprint[]> {
+    return sqliteFingerprints(this.db, this.d, this.schema, filter, windows, columns, upTo, version);
   }
-
-  private fpReady = false;
 
   async aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]> {
     const { sql, params, keys } = aggregateSql(this.d, this.schema, filter, spec);
