@@ -7,10 +7,10 @@ import { startFakeSnowflake, type FakeSnowflake } from '../fakes/snowflake-serve
 import { startFakeBigQuery, type FakeBigQuery } from '../fakes/bigquery-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../../src/errors.js';
-import { createSnowflakeDestination, copySql, insertFromStageSql, loadPath, putSql, sfTableStage } from '../../src/destination/snowflake/index.js';
+import { createSnowflakeDestination, copySql, moveStageSql, loadPath, putSql, sfTableStage } from '../../src/destination/snowflake/index.js';
 import { commitSql, createBigQueryDestination, stageType } from '../../src/destination/bigquery/index.js';
 import '../fakes/gcs-server.js';
-import { tableLayout } from '../../src/destination/sql-table.js';
+import { tableLayout } from '../../src/destination/warehouse/layout.js';
 import type { BigQueryConfig } from '../../src/destination/bigquery/schema.js';
 
 import { W1, W2, SCHEMA, TRICKY, records, decodePart, deliver, silentLog, contract, SF_PASSWORD, SF_DB, SF_SCHEMA, snowflakeRowsOf, fakeSnowflakeHarness, BQ_DATASET, bigqueryRowsOf, fakeBigQueryHarness } from './warehouse-contract.js';
@@ -54,11 +54,15 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       const bound = inserts.flatMap((s) => s.binds as unknown[][]);
       expect(bound.map((b) => b[1]).sort()).toEqual(rs.map((r) => r.request_id).sort());
       expect(bound.flat().every((v) => v === null || typeof v === 'string')).toBe(true);
-      expect(sql.slice(begin, begin + 4).map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual(['BEGIN', 'DELETE FROM', 'INSERT INTO', 'COMMIT']);
+      expect(sql.slice(begin, begin + 5).map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual(['BEGIN', 'DELETE FROM', 'INSERT INTO', 'DELETE FROM', 'COMMIT']);
       expect(sql[begin + 1]).toBe('DELETE FROM BL_TEST.PUBLIC.SQL_SMALL WHERE "TIMESTAMP" >= TO_TIMESTAMP_TZ(?) AND "TIMESTAMP" < TO_TIMESTAMP_TZ(?)');
       expect(st[begin + 1]!.binds).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
       expect(sql[begin + 2]).toMatch(/^INSERT INTO BL_TEST\.PUBLIC\.SQL_SMALL \(.*\) SELECT s\."TIMESTAMP", .*COALESCE\(TRY_PARSE_JSON\(s\."PARAMS"\), TO_VARIANT\(s\."PARAMS"\)\).* FROM BL_TEST\.PUBLIC\.SQL_SMALL__STAGE_\w+ s$/);
-      expect(sql.slice(begin + 4).some((s) => /^DROP TABLE IF EXISTS \S+__STAGE_/.test(s))).toBe(true);
+      // Each request_id once: the window's ids leave every other window, in the same transaction.
+      const win = '"TIMESTAMP" >= TO_TIMESTAMP_TZ(?) AND "TIMESTAMP" < TO_TIMESTAMP_TZ(?)';
+      expect(sql[begin + 3]).toBe(`DELETE FROM BL_TEST.PUBLIC.SQL_SMALL WHERE "REQUEST_ID" IN (SELECT "REQUEST_ID" FROM BL_TEST.PUBLIC.SQL_SMALL WHERE ${win}) AND NOT (${win})`);
+      expect(st[begin + 3]!.binds).toEqual([W1.start, W1.end, W1.start, W1.end].map((ms) => new Date(ms).toISOString()));
+      expect(sql.slice(begin + 5).some((s) => /^DROP TABLE IF EXISTS \S+__STAGE_/.test(s))).toBe(true);
       expect(sql.some((s) => /^(PUT|COPY|REMOVE)\b/.test(s))).toBe(false);
       expect(fake.tables.get(`${SF_DB}.${SF_SCHEMA}.SQL_SMALL`)!.rows).toHaveLength(12);
       // The session's logins name the configured database, schema and warehouse.
@@ -94,7 +98,7 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       expect(copy).toMatch(/^COPY INTO BL_TEST\.PUBLIC\.SQL_BIG__STAGE_\w+ FROM @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/ FILES = \('[^']+\.parquet', '[^']+\.parquet', '[^']+\.parquet'\) FILE_FORMAT = \(TYPE = PARQUET USE_LOGICAL_TYPE = TRUE\) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT$/);
       const begin = sql.indexOf('BEGIN');
       expect(sql.indexOf(copy)).toBeLessThan(begin);
-      expect(sql.slice(begin, begin + 4).map((s) => s.split(' ')[0])).toEqual(['BEGIN', 'DELETE', 'INSERT', 'COMMIT']);
+      expect(sql.slice(begin, begin + 5).map((s) => s.split(' ')[0])).toEqual(['BEGIN', 'DELETE', 'INSERT', 'DELETE', 'COMMIT']);
       expect(sql.slice(begin).some((s) => /^REMOVE @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/$/.test(s))).toBe(true);
       expect(sql.some((s) => /^INSERT INTO \S+__STAGE_\w+ .*VALUES/.test(s))).toBe(false);
       // The uploaded bytes are the parts: 45 rows, decoded independently.
@@ -186,11 +190,11 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     expect(sfTableStage(t, 'r1')).toBe('@~/bifrost_logs_D_S_T_r1/');
     expect(putSql('/tmp/a b/x.parquet', t, 'r1')).toBe("PUT 'file:///tmp/a b/x.parquet' @~/bifrost_logs_D_S_T_r1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE");
     expect(copySql({ ...t, table: 'T__STAGE_R1' }, t, 'r1', ["o'k.parquet"])).toContain("FILES = ('o''k.parquet')");
-    const late = insertFromStageSql(t, { ...t, table: 'ST' }, tableLayout(SCHEMA, false), { late: true, window: W1 });
-    expect(late.sqlText).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID"\)$/);
-    const agg = insertFromStageSql(t, { ...t, table: 'ST' }, tableLayout([{ name: 'provider', type: 'string', nullable: true }], true), { late: false, window: W1 });
-    expect(agg.sqlText).toBe('INSERT INTO D.S.T ("PROVIDER", "WINDOW_START", "WINDOW_END") SELECT s."PROVIDER", TO_TIMESTAMP_TZ(?), TO_TIMESTAMP_TZ(?) FROM D.S.ST s');
-    expect(agg.binds).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
+    const late = moveStageSql(t, { ...t, table: 'ST' }, tableLayout(SCHEMA, false), { late: true, window: W1 });
+    expect(late.text).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID"\)$/);
+    const agg = moveStageSql(t, { ...t, table: 'ST' }, tableLayout([{ name: 'provider', type: 'string', nullable: true }], true), { late: false, window: W1 });
+    expect(agg.text).toBe('INSERT INTO D.S.T ("PROVIDER", "WINDOW_START", "WINDOW_END") SELECT s."PROVIDER", TO_TIMESTAMP_TZ(?), TO_TIMESTAMP_TZ(?) FROM D.S.ST s');
+    expect(agg.values).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
   });
 });
 
@@ -260,6 +264,8 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
         'BEGIN TRANSACTION;',
         `DELETE FROM \`${fake.projectId}.${BQ_DATASET}.jobs_ndjson\` WHERE \`timestamp\` >= @window_start AND \`timestamp\` < @window_end;`,
         expect.stringMatching(new RegExp(`^INSERT INTO \`${fake.projectId}\\.${BQ_DATASET}\\.jobs_ndjson\` \\(\`timestamp\`, \`request_id\`, .*\\) SELECT s\\.\`timestamp\`, .* FROM \`${fake.projectId}\\.${BQ_DATASET}\\.${stage}\` AS s;$`)),
+        // Each request_id once: the window's ids leave every other window, in the same transaction.
+        `DELETE FROM \`${fake.projectId}.${BQ_DATASET}.jobs_ndjson\` WHERE \`request_id\` IN (SELECT \`request_id\` FROM \`${fake.projectId}.${BQ_DATASET}.jobs_ndjson\` WHERE \`timestamp\` >= @window_start AND \`timestamp\` < @window_end) AND NOT (\`timestamp\` >= @window_start AND \`timestamp\` < @window_end);`,
         'COMMIT TRANSACTION;',
       ]);
       expect(q.queryParameters).toEqual([

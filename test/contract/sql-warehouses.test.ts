@@ -13,9 +13,11 @@ import { AGG_SCHEMA, aggRows, HOUR, SCHEMA, TRICKY_NUL as TRICKY, W1, W2, delive
 const records = (tag: string, n: number, w: { start: number; end: number }) => baseRecords(tag, n, w, { nul: true });
 import { createNulScrubber, createPostgresDestination, pgInsertSql } from '../../src/destination/postgres/index.js';
 import {
-  createRedshiftDestination, insertFromStageSql, insertValuesSql, redshiftCopySql, redshiftHost, rowsPerInsert, stagedLoadStatements,
+  createRedshiftDestination, insertValuesSql, redshiftCopySql, redshiftDialect, redshiftHost, rowsPerInsert, stagedLoadStatements,
 } from '../../src/destination/redshift/index.js';
-import { createTableSql, addColumnsSql, deleteWindowSql, redshiftDialect, POSTGRES_DIALECT, tableLayout } from '../../src/destination/sql-table.js';
+import { POSTGRES_DIALECT } from '../../src/destination/postgres/dialect.js';
+import { createTableSql, addColumnsSql, deleteWindowSql, insertFromStageSql } from '../../src/destination/warehouse/sql.js';
+import { tableLayout } from '../../src/destination/warehouse/layout.js';
 
 /**
  * One body over both SQL warehouses: `postgres` (COPY into a session stage)
@@ -383,8 +385,8 @@ describe('warehouse SQL (no server)', () => {
   });
 
   it('window deletes', () => {
-    expect(deleteWindowSql(ref, 'timestamp', W1)).toEqual({ text: 'DELETE FROM "analytics"."logs" WHERE "timestamp" >= $1::timestamptz AND "timestamp" < $2::timestamptz', values: ['2026-10-01T00:00:00.000Z', '2026-10-01T01:00:00.000Z'] });
-    expect(deleteWindowSql(ref, 'tagged', W1).text).toBe('DELETE FROM "analytics"."logs" WHERE "window_start" = $1::timestamptz AND "window_end" = $2::timestamptz');
+    expect(deleteWindowSql(POSTGRES_DIALECT, ref, 'timestamp', W1)).toEqual({ text: 'DELETE FROM "analytics"."logs" WHERE "timestamp" >= $1::timestamptz AND "timestamp" < $2::timestamptz', values: ['2026-10-01T00:00:00.000Z', '2026-10-01T01:00:00.000Z'] });
+    expect(deleteWindowSql(POSTGRES_DIALECT, ref, 'tagged', W1).text).toBe('DELETE FROM "analytics"."logs" WHERE "window_start" = $1::timestamptz AND "window_end" = $2::timestamptz');
   });
 
   it('postgres INSERT … SELECT from the stage', () => {
@@ -430,7 +432,7 @@ describe('warehouse SQL (no server)', () => {
     expect(insertValuesSql('"s"."t"', agg, 2)).toBe('INSERT INTO "s"."t" ("provider", "total_cost", "window_start", "window_end") VALUES ($3, $4, $1::timestamptz, $2::timestamptz), ($5, $6, $1::timestamptz, $2::timestamptz)');
     const jsonLayout = tableLayout([{ name: 'timestamp', type: 'timestamp', nullable: false }, { name: 'request_id', type: 'string', nullable: true }, { name: 'params', type: 'json', nullable: true }], false);
     expect(insertValuesSql('"s"."t"', jsonLayout, 2, new Set(['params']))).toBe('INSERT INTO "s"."t" ("timestamp", "request_id", "params") VALUES ($1, $2, JSON_PARSE($3)), ($4, $5, JSON_PARSE($6))');
-    expect(insertFromStageSql(ref, jsonLayout, 'bifrost_logs_late', { windowParams: false, skipKnownIds: true })).toBe(
+    expect(insertFromStageSql(redshiftDialect('SUPER'), { target: ref, stage: '"bifrost_logs_late"', layout: jsonLayout, window: W1, late: true, windowFromStage: true }).text).toBe(
       'INSERT INTO "analytics"."logs" ("timestamp", "request_id", "params") SELECT s."timestamp", s."request_id", s."params" FROM "bifrost_logs_late" s WHERE NOT EXISTS (SELECT 1 FROM "analytics"."logs" x WHERE x."request_id" = s."request_id")',
     );
   });
