@@ -171,8 +171,11 @@ describe('export --dest bigquery', () => {
   it('flags only: the table holds exactly the window\'s completed rows after each of two runs', async () => {
     const fake = await startFakeBigQuery({ datasets: ['logs'] });
     try {
+      // Application-default credentials (GOOGLE_APPLICATION_CREDENTIALS), as a machine with gcloud set up has them.
+      const adc = join(dir, 'adc-key.json');
+      writeFileSync(adc, JSON.stringify(fake.credentials));
       for (let run = 1; run <= 2; run++) {
-        const r = await cli([...args(fake, 'requests'), '--state-dir', join(dir, 'state-bq-flags')], { env: noAdc() });
+        const r = await cli([...args(fake, 'requests'), '--state-dir', join(dir, 'state-bq-flags')], { env: { ...noAdc(), GOOGLE_APPLICATION_CREDENTIALS: adc } });
         expect(r.code, `run ${run}: ${r.stderr}`).toBe(0);
         expect(r.stderr).not.toMatch(/MetadataLookupWarning|NodeVersionSupportWarning|DeprecationWarning|ExperimentalWarning/);
         expectWindow(fake, 'requests', run);
