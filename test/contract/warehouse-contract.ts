@@ -109,6 +109,18 @@ export function contract(h: Harness): void {
   const snapshot = async () => (await h.rows(TABLE)).map((r) => ({ request_id: r.request_id, timestamp: r.timestamp, cost_usd: r.cost_usd, input_tokens: r.input_tokens, content_summary: r.content_summary }))
     .sort((a, b) => String(a.request_id).localeCompare(String(b.request_id)));
 
+  /** check() of a destination that cannot reach its server: CliError, exit 69. */
+  const checkUnavailable = async (over: Record<string, unknown>) => {
+    const d = await h.make(TABLE, over);
+    try {
+      const err = await d.check().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(CliError);
+      expect((err as CliError).exitCode).toBe(69);
+    } finally {
+      await d.close();
+    }
+  };
+
   beforeAll(async () => {
     dest = await h.make(TABLE);
   });
@@ -363,16 +375,7 @@ export function contract(h: Harness): void {
   });
 
   if (sql) {
-    it('check() against a closed port: CliError, exit 69', async () => {
-      const d = await h.make(TABLE, await sql.closedPort());
-      try {
-        const err = await d.check().then(() => null, (e: unknown) => e);
-        expect(err).toBeInstanceOf(CliError);
-        expect((err as CliError).exitCode).toBe(69);
-      } finally {
-        await d.close();
-      }
-    });
+    it('check() against a closed port: CliError, exit 69', async () => checkUnavailable(await sql.closedPort()));
 
     it('a wrong password: one line, exit 78, the password never shown', async () => {
       const secret = 'Sup3r-Secret-Pw!';
@@ -450,16 +453,7 @@ export function contract(h: Harness): void {
     }
   });
 
-  it('an unreachable endpoint: CliError, exit 69', async () => {
-    const d = await h.make(TABLE, f.unreachable());
-    try {
-      const err = await d.check().then(() => null, (e: unknown) => e);
-      expect(err).toBeInstanceOf(CliError);
-      expect((err as CliError).exitCode).toBe(69);
-    } finally {
-      await d.close();
-    }
-  }, 120_000);
+  it('an unreachable endpoint: CliError, exit 69', () => checkUnavailable(f.unreachable()), 120_000);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import type { FieldType } from '../../record/fields.js';
 import type { WarehouseDialect } from '../warehouse/dialect.js';
-import { qualified, quoteIdent, type TableRef } from '../warehouse/pg-wire.js';
-import { PG_TYPES } from '../postgres/dialect.js';
+import type { TableRef } from '../warehouse/pg-wire.js';
+import { PG_TYPES, POSTGRES_DIALECT } from '../postgres/dialect.js';
 
 /**
  * Redshift: TEXT would mean VARCHAR(256) there, so strings are VARCHAR(65535)
@@ -14,12 +14,9 @@ import { PG_TYPES } from '../postgres/dialect.js';
 export function redshiftDialect(json: 'SUPER' | 'VARCHAR(65535)'): WarehouseDialect<TableRef> {
   const types: Record<FieldType, string> = { ...PG_TYPES, string: 'VARCHAR(65535)', json };
   return {
+    ...POSTGRES_DIALECT,
     name: 'redshift',
-    ident: quoteIdent,
-    table: qualified,
     columnType: (t) => types[t],
-    params: 'dollar',
-    aliasWithAs: false,
     addColumns: { combined: false, ifNotExists: false },
     // Values are bound as JSON.stringify'd text, always JSON: JSON_PARSE cannot fail on them.
     jsonFromText: (expr) => `JSON_PARSE(${expr})`,
