@@ -3,13 +3,14 @@ import type { TableMetadata } from '@google-cloud/bigquery';
 import { CliError, ExitCode, scrubMessage } from '../../errors.js';
 import type { RecordSchema } from '../../record/fields.js';
 import { isoMs } from '../../util/time.js';
-import { tableLayout, type TableLayout } from '../warehouse/layout.js';
+import { tableLayout } from '../warehouse/layout.js';
 import { countWindowSql } from '../warehouse/sql.js';
-import { StagedParts, assertLoadFormat, evolveTable, spoolPart } from '../warehouse/staging.js';
+import { StagedParts, assertLoadFormat, spoolPart } from '../warehouse/staging.js';
 import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
 import { createBigQueryClient, readServiceAccountKey } from './client.js';
 import { commitSql } from './commit-sql.js';
-import { bigqueryDialect, bigqueryType, bqTable, normalizeBqType, stageType, tableFields, targetTableMetadata, windowParams, type BqTableRef, type LoadFormat } from './dialect.js';
+import { bigqueryDialect, bqTable, stageType, tableFields, windowParams, type BqTableRef, type LoadFormat } from './dialect.js';
+import { ensureTarget } from './target.js';
 import { statusOf } from './errors.js';
 import { BigQueryApi } from './jobs.js';
 import type { BigQueryConfig } from './schema.js';
@@ -98,24 +99,13 @@ class BigQueryDestination implements Destination {
         labels: { created_by: 'bifrost-logs', purpose: 'staging' },
       };
       try {
-        await this.createTable(this.stageRef, meta);
+        await this.api.createTable(this.stageRef, meta);
       } catch (err) {
         this.stageReady = null;
         throw this.api.fail('create the staging table', err);
       }
     })();
     return this.stageReady;
-  }
-
-  /** Creates a table; one already there (created meanwhile, or by an attempt whose answer was lost) is fine. */
-  private createTable(ref: BqTableRef, meta: TableMetadata): Promise<void> {
-    return this.api.call(async () => {
-      try {
-        await this.api.bq.dataset(ref.datasetId, { projectId: ref.projectId }).createTable(ref.tableId, meta);
-      } catch (err) {
-        if (statusOf(err) !== 409) throw err;
-      }
-    });
   }
 
   private async dropStage(): Promise<void> {
@@ -169,44 +159,6 @@ class BigQueryDestination implements Destination {
     return { jobId: job.id ?? '', outputRows: Number.isFinite(rows) ? rows : undefined };
   }
 
-  /**
-   * Creates the target when missing, or adds the layout's new columns as
-   * NULLABLE (a metadata patch; nothing is dropped or retyped). Returns the
-   * target's column types.
-   */
-  private async ensureTarget(layout: TableLayout): Promise<Map<string, string>> {
-    let meta: TableMetadata | null = null;
-    const read = async () => {
-      try {
-        meta = await this.api.metadata(this.target);
-      } catch (err) {
-        throw this.api.fail('read the table', err);
-      }
-      return new Map((meta?.schema?.fields ?? []).map((f) => [String(f.name).toLowerCase(), normalizeBqType(f.type)]));
-    };
-    return evolveTable(layout, {
-      columns: read,
-      fold: (n) => n.toLowerCase(),
-      create: async () => {
-        try {
-          await this.createTable(this.target, targetTableMetadata(layout, this.loadFormat));
-        } catch (err) {
-          throw this.api.fail('create the table', err);
-        }
-        this.env.log.verbose(`bigquery: created ${this.where}`);
-      },
-      add: async (missing) => {
-        const fields = [...((meta as TableMetadata | null)?.schema?.fields ?? []), ...tableFields(missing, (c) => bigqueryType(c.type, this.loadFormat))];
-        try {
-          await this.api.call(() => this.api.table(this.target).setMetadata({ schema: { fields } }), { attempts: 3 });
-        } catch (err) {
-          throw this.api.fail(`add the columns ${missing.map((c) => c.name).join(', ')}`, err);
-        }
-        this.env.log.verbose(`bigquery: added ${missing.map((c) => c.name).join(', ')} to ${this.where}`);
-      },
-    });
-  }
-
   async commit(c: CommitInfo): Promise<void> {
     const layout = tableLayout(c.schema, c.aggregated);
     try {
@@ -218,7 +170,7 @@ class BigQueryDestination implements Destination {
       }
       const loaded = staged.some((s) => s.jobId !== '');
       if (c.late && !loaded) return;
-      const targetTypes = await this.ensureTarget(layout);
+      const targetTypes = await ensureTarget(this.api, this.target, layout, this.loadFormat, this.env.log);
       const sql = commitSql(this.target, this.stageRef, layout, { late: c.late, insert: loaded, format: this.loadFormat, targetTypes });
       await this.api.query('load the window into the table', sql, windowParams(c.window));
       this.env.log.verbose(`bigquery: window ${isoMs(c.window.start)} → ${isoMs(c.window.end)} committed to ${this.where}`);

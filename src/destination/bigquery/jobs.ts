@@ -36,6 +36,17 @@ export class BigQueryApi {
     return this.bq.dataset(ref.datasetId, { projectId: ref.projectId }).table(ref.tableId);
   }
 
+  /** Creates a table; one already there (created meanwhile, or by an attempt whose answer was lost) is fine. */
+  createTable(ref: BqTableRef, meta: TableMetadata): Promise<void> {
+    return this.call(async () => {
+      try {
+        await this.bq.dataset(ref.datasetId, { projectId: ref.projectId }).createTable(ref.tableId, meta);
+      } catch (err) {
+        if (statusOf(err) !== 409) throw err;
+      }
+    });
+  }
+
   /** Table metadata, or null when the table does not exist. */
   async metadata(ref: BqTableRef): Promise<TableMetadata | null> {
     try {
