@@ -189,7 +189,9 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     expect(putSql('/tmp/a b/x.parquet', t, 'r1')).toBe("PUT 'file:///tmp/a b/x.parquet' @~/bifrost_logs_D_S_T_r1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE");
     expect(copySql({ ...t, table: 'T__STAGE_R1' }, t, 'r1', ["o'k.parquet"])).toContain("FILES = ('o''k.parquet')");
     const late = moveStageSql(t, { ...t, table: 'ST' }, tableLayout(SCHEMA, false), { late: true, window: W1 });
-    expect(late.text).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID"\)$/);
+    // Bounded by the window: the lookup reads the window's rows only.
+    expect(late.text).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID" AND x\."TIMESTAMP" >= TO_TIMESTAMP_TZ\(\?\) AND x\."TIMESTAMP" < TO_TIMESTAMP_TZ\(\?\)\)$/);
+    expect(late.values).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
     const agg = moveStageSql(t, { ...t, table: 'ST' }, tableLayout([{ name: 'provider', type: 'string', nullable: true }], true), { late: false, window: W1 });
     expect(agg.text).toBe('INSERT INTO D.S.T ("PROVIDER", "WINDOW_START", "WINDOW_END") SELECT s."PROVIDER", TO_TIMESTAMP_TZ(?), TO_TIMESTAMP_TZ(?) FROM D.S.ST s');
     expect(agg.values).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
@@ -226,6 +228,8 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
       expect(await second.countWindow!(W1)).toBe(10);
       const sql = fake.jobs.map((j) => String(j.configuration?.query?.query ?? '')).join('\n');
       expect(sql).toContain('SAFE.PARSE_JSON');
+      // The late rows' lookup is bounded by the window's time range, so it reads the window's partition only.
+      expect(sql).toContain('WHERE NOT EXISTS (SELECT 1 FROM `' + fake.projectId + '.' + BQ_DATASET + '.json_then_parquet` AS x WHERE x.`request_id` = s.`request_id` AND x.`timestamp` >= @window_start AND x.`timestamp` < @window_end)');
     } finally { await second.close(); }
   });
 

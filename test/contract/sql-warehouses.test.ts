@@ -137,7 +137,7 @@ describe('warehouse SQL (no server)', () => {
     const jsonLayout = tableLayout([{ name: 'timestamp', type: 'timestamp', nullable: false }, { name: 'request_id', type: 'string', nullable: true }, { name: 'params', type: 'json', nullable: true }], false);
     expect(insertValuesSql('"s"."t"', jsonLayout, 2, new Set(['params']))).toBe('INSERT INTO "s"."t" ("timestamp", "request_id", "params") VALUES ($1, $2, JSON_PARSE($3)), ($4, $5, JSON_PARSE($6))');
     expect(insertFromStageSql(redshiftDialect('SUPER'), { target: ref, stage: '"bifrost_logs_late"', layout: jsonLayout, window: W1, late: true, windowFromStage: true }).text).toBe(
-      'INSERT INTO "analytics"."logs" ("timestamp", "request_id", "params") SELECT s."timestamp", s."request_id", s."params" FROM "bifrost_logs_late" s WHERE NOT EXISTS (SELECT 1 FROM "analytics"."logs" x WHERE x."request_id" = s."request_id")',
+      'INSERT INTO "analytics"."logs" ("timestamp", "request_id", "params") SELECT s."timestamp", s."request_id", s."params" FROM "bifrost_logs_late" s WHERE NOT EXISTS (SELECT 1 FROM "analytics"."logs" x WHERE x."request_id" = s."request_id" AND x."timestamp" >= $1::timestamptz AND x."timestamp" < $2::timestamptz)',
     );
   });
 
@@ -157,7 +157,8 @@ describe('warehouse SQL (no server)', () => {
     expect(late.map((s) => s.text.split(' (')[0])).toEqual(['CREATE TEMP TABLE "bifrost_logs_stage"', 'COPY "bifrost_logs_stage"', 'INSERT INTO "analytics"."logs"', 'DROP TABLE "bifrost_logs_stage"']);
     expect(late[0]!.text).toBe('CREATE TEMP TABLE "bifrost_logs_stage" (LIKE "analytics"."logs")');
     expect(late[1]!.text).not.toContain('REGION');
-    expect(late[2]!.text).toContain('WHERE NOT EXISTS (SELECT 1 FROM "analytics"."logs" x WHERE x."request_id" = s."request_id")');
+    expect(late[2]!.text).toContain('WHERE NOT EXISTS (SELECT 1 FROM "analytics"."logs" x WHERE x."request_id" = s."request_id" AND x."timestamp" >= $1::timestamptz AND x."timestamp" < $2::timestamptz)');
+    expect(late[2]!.values).toEqual(['2026-10-01T00:00:00.000Z', '2026-10-01T01:00:00.000Z']);
     // Aggregated: through the stage, tagged with the window.
     const a = stagedLoadStatements(ref, agg, { late: false, window: W1 }, [obj], o);
     expect(a[2]).toEqual({

@@ -135,7 +135,8 @@ class RedshiftDestination implements Destination {
     if (counts.truncated) this.env.log.warn(`redshift: ${counts.truncated} value(s) over ${VARCHAR_MAX_BYTES} bytes were cut to fit VARCHAR(${VARCHAR_MAX_BYTES}) (ending in "${TRUNCATION_MARKER}")`);
     if (counts.nul) this.env.log.warn(`redshift: ${counts.nul} value(s) held U+0000, which the table cannot hold; it was replaced by U+FFFD`);
     if (viaStage) {
-      await q(insertFromStageSql(this.dialect, { target: this.ref, stage: quoteIdent(LATE_STAGE), layout, window: c.window, late: true, windowFromStage: true }).text);
+      const ins = insertFromStageSql(this.dialect, { target: this.ref, stage: quoteIdent(LATE_STAGE), layout, window: c.window, late: true, windowFromStage: true });
+      await q(ins.text, ins.values);
       await q(`DROP TABLE ${quoteIdent(LATE_STAGE)}`);
     }
   }

@@ -57,7 +57,7 @@ export interface StageInsert<R> {
   readonly from?: string;
   readonly layout: TableLayout;
   readonly window: Window;
-  /** Late rows: only request_ids not yet in the table. */
+  /** Late rows: only request_ids the window does not hold yet. */
   readonly late: boolean;
   /** A record column's value from the stage row `s` (default: `s.<col>`). */
   value?(c: TableColumn, expr: string): string;
@@ -70,7 +70,8 @@ export interface StageInsert<R> {
 /**
  * Moves a stage into the table: each column cast by the dialect as needed,
  * aggregated rows tagged with their window, late rows only when their
- * request_id is not in the table yet.
+ * request_id is not in the window yet (bounded by the window's time range,
+ * so the lookup prunes to its partition; see README Decisions).
  */
 export function insertFromStageSql<R>(d: WarehouseDialect<R>, o: StageInsert<R>): Statement {
   const p = o.params ?? new Params(d.params);
@@ -81,7 +82,9 @@ export function insertFromStageSql<R>(d: WarehouseDialect<R>, o: StageInsert<R>)
   });
   let text = `INSERT INTO ${d.table(o.target)} (${o.layout.columns.map((c) => d.ident(c.name)).join(', ')}) SELECT ${select.join(', ')} FROM ${o.from ?? as(d, o.stage, 's')}`;
   if (o.late && o.layout.keyed) {
-    text += ` WHERE NOT EXISTS (SELECT 1 FROM ${as(d, d.table(o.target), 'x')} WHERE ${col(d, 'request_id', 'x')} = ${col(d, 'request_id', 's')})`;
+    // Looked up in the window's own rows only: the lookup reads one partition / time range, not the whole history.
+    const own = windowCondition(d, o.layout.mode, p, o.window, { alias: 'x' });
+    text += ` WHERE NOT EXISTS (SELECT 1 FROM ${as(d, d.table(o.target), 'x')} WHERE ${col(d, 'request_id', 'x')} = ${col(d, 'request_id', 's')} AND ${own})`;
   }
   return { text, values: p.values };
 }
