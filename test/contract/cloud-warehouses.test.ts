@@ -347,6 +347,24 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
         await dml.close();
         fake.tables.delete(`${BQ_DATASET}.checked_dml`);
       }
+      // On a table of raw records, the commit's own window DELETE and request_id rule are dry-run as well.
+      fake.tables.set(`${BQ_DATASET}.checked_raw`, { schema: { fields: [{ name: 'timestamp', type: 'TIMESTAMP', mode: 'NULLABLE' }, { name: 'request_id', type: 'STRING', mode: 'NULLABLE' }] as never }, rows: [], metadata: { creationTime: String(Date.now()) } });
+      const raw = await make('checked_raw');
+      try {
+        const from = fake.jobs.length;
+        await raw.check();
+        const t = `\`${fake.projectId}.${BQ_DATASET}.checked_raw\``;
+        const win = '`timestamp` >= @window_start AND `timestamp` < @window_end';
+        expect(fake.jobs.slice(from).map((j) => [j.configuration?.dryRun, j.configuration?.query?.query])).toEqual([
+          [true, `DELETE FROM ${t} WHERE FALSE`],
+          [true, `DELETE FROM ${t} WHERE ${win}`],
+          [true, `DELETE FROM ${t} WHERE \`request_id\` IN (SELECT \`request_id\` FROM ${t} WHERE ${win}) AND NOT (${win})`],
+        ]);
+        expect(fake.tables.get(`${BQ_DATASET}.checked_raw`)!.rows).toEqual([]);
+      } finally {
+        await raw.close();
+        fake.tables.delete(`${BQ_DATASET}.checked_raw`);
+      }
       const missing = await make('checked', { dataset: 'no_such_dataset' });
       const err = await missing.check().then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(CliError);

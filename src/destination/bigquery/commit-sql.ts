@@ -1,4 +1,4 @@
-import type { TableLayout } from '../warehouse/layout.js';
+import { WINDOW_START, type TableLayout } from '../warehouse/layout.js';
 import { Params } from '../warehouse/dialect.js';
 import { deleteWindowSql, insertFromStageSql, supersedeSql } from '../warehouse/sql.js';
 import { bigqueryDialect, bigqueryType, convert, stageType, bqTable, type BqTableRef, type LoadFormat } from './dialect.js';
@@ -36,4 +36,23 @@ export function commitSql(target: BqTableRef, stage: BqTableRef, layout: TableLa
   }
   stmts.push('COMMIT TRANSACTION;');
   return stmts.join('\n');
+}
+
+/**
+ * What `check` dry-runs against an existing target: a DML statement that
+ * touches nothing (bigquery.tables.updateData), then the commit's own window
+ * DELETE and request_id rule as they would run on this table, so a table they
+ * cannot run on fails `check`, not the nightly run.
+ */
+export function checkSql(target: BqTableRef, columns: readonly string[]): string[] {
+  const d = bigqueryDialect('jsonl');
+  const has = (n: string) => columns.includes(n);
+  const mode = has('timestamp') ? 'timestamp' : has(WINDOW_START) ? 'tagged' : null;
+  const out = [`DELETE FROM ${bqTable(target)} WHERE FALSE`];
+  if (!mode) return out;
+  const layout: TableLayout = { columns: [], recordColumns: [], mode, keyed: mode === 'timestamp' && has('request_id') };
+  out.push(deleteWindowSql(d, target, mode, NO_WINDOW).text);
+  const sup = supersedeSql(d, target, layout, NO_WINDOW, false);
+  if (sup) out.push(sup.text);
+  return out;
 }

@@ -8,8 +8,8 @@ import { countWindowSql } from '../warehouse/sql.js';
 import { StagedParts, assertLoadFormat, spoolPart } from '../warehouse/staging.js';
 import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
 import { createBigQueryClient, readServiceAccountKey } from './client.js';
-import { commitSql } from './commit-sql.js';
-import { bigqueryDialect, bqTable, stageType, tableFields, windowParams, type BqTableRef, type LoadFormat } from './dialect.js';
+import { checkSql, commitSql } from './commit-sql.js';
+import { bigqueryDialect, stageType, tableFields, windowParams, type BqTableRef, type LoadFormat } from './dialect.js';
 import { ensureTarget } from './target.js';
 import { statusOf } from './errors.js';
 import { BigQueryApi } from './jobs.js';
@@ -73,17 +73,17 @@ class BigQueryDestination implements Destination {
     } catch (err) {
       throw this.api.fail('read the dataset', err);
     }
-    let exists: boolean;
+    let meta: TableMetadata | null;
     try {
-      exists = !!(await this.api.metadata(this.target));
+      meta = await this.api.metadata(this.target);
     } catch (err) {
       throw this.api.fail('read the table', err);
     }
-    // A dry run proves bigquery.jobs.create and, on an existing table, the DML right the commit's
-    // DELETE + INSERT needs (bigquery.tables.updateData), without changing anything.
-    const sql = exists ? `DELETE FROM ${bqTable(this.target)} WHERE FALSE` : 'SELECT 1 AS probe';
+    // Dry runs prove bigquery.jobs.create and, on an existing table, the DML right the commit's
+    // statements need (bigquery.tables.updateData), and that they run on this table, changing nothing.
+    const statements = meta ? checkSql(this.target, (meta.schema?.fields ?? []).map((f) => String(f.name).toLowerCase())) : ['SELECT 1 AS probe'];
     try {
-      await this.api.dryRun(sql);
+      for (const sql of statements) await this.api.dryRun(sql, windowParams({ start: 0, end: 3_600_000 }));
     } catch (err) {
       throw this.api.fail('dry-run a query', err);
     }
