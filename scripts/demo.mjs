@@ -16,7 +16,7 @@ const bin = join(root, 'bin', 'bifrost-logs.js');
 mkdirSync(dir, { recursive: true });
 if (!existsSync(db)) {
   process.stderr.write(`generating a sample Bifrost log DB at ${db} …\n`);
-  const s = writeSqlite(db, { rows: 50_000, seed: 42, schema: 'v1.5', start: '2026-10-01T00:00:00Z', days: 7 });
+  const s = writeSqlite(db, { rows: 50_000, seed: 42, schema: 'newer', start: '2026-10-01T00:00:00Z', days: 7 });
   process.stderr.write(`  ${s.rows} rows\n`);
 }
 rmSync(out, { recursive: true, force: true });

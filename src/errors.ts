@@ -87,7 +87,16 @@ export function isUnreachable(err: unknown): boolean {
   return false;
 }
 
-export function errorMessage(err: unknown): string {
+/** The exit code a failure ends a command with (a network failure: unavailable; an unknown one: a bug). */
+export function exitCodeOf(err: unknown): ExitCodeValue {
+  if (err instanceof CliError) return err.exitCode;
+  const f = systemFailure(err);
+  if (f) return f.exitCode;
+  if (isUnreachable(err)) return ExitCode.unavailable;
+  return ExitCode.software;
+}
+
+function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }

@@ -1,11 +1,14 @@
 import type { Logger } from './log.js';
 import type { DataOut } from './output.js';
+import { createProgress } from './progress.js';
+import { printError } from './report-error.js';
+import type { EngineContext } from '../run/context.js';
 import { locateSource, type SourceSpec } from '../source/locate.js';
 import { openSource } from '../source/open.js';
 import type { LogSource } from '../source/types.js';
 import type { LoadedConfig } from '../config/load.js';
 import { isValidZone } from '../util/time.js';
-import { usageError } from '../errors.js';
+import { type CliError, usageError } from '../errors.js';
 
 /** Global flags every command sees. */
 export interface GlobalOptions {
@@ -19,21 +22,16 @@ export interface GlobalOptions {
   config?: string;
 }
 
-export interface Ctx {
-  readonly log: Logger;
+/** A command's context: the engine's, and the command line's flags, stdout, config and log DB. */
+export interface Ctx extends EngineContext {
   readonly out: DataOut;
   readonly global: GlobalOptions;
-  readonly env: NodeJS.ProcessEnv;
-  /** The clock; `run --now` replaces it. */
-  now(): number;
   /** The configured timezone (--tz, else UTC). */
   readonly tz: string;
   /** Loads the config file once (null when there is none). */
   config(): Promise<LoadedConfig | null>;
   /** Locates and opens the log DB. */
   openSource(): Promise<{ source: LogSource; spec: SourceSpec }>;
-  /** Aborted on SIGINT/SIGTERM. */
-  readonly signal: AbortSignal;
   /** Things to close at exit. */
   onClose(fn: () => Promise<void> | void): void;
 }
@@ -46,6 +44,10 @@ export function createCtx(global: GlobalOptions, log: Logger, out: DataOut, sign
   const ctx = {
     log, out, global, env, tz, signal,
     now: () => Date.now(),
+    events: null,
+    stateDirFlag: global.stateDir,
+    progress: (label: string) => createProgress(global, label),
+    reportFailure: (label: string, err: CliError) => printError(err, { verbose: log.isVerbose, label }),
     config(): Promise<LoadedConfig | null> {
       // Loaded on first use: the config code (cosmiconfig, zod) is most of the CLI's start-up.
       cfg ??= import('../config/load.js').then((m) => m.loadConfig({ configPath: global.config, bifrostConfig: global.bifrostConfig, env }));

@@ -1,14 +1,9 @@
 import { scrubKnownSecrets } from '../util/env-ref.js';
+import type { Logger } from '../util/logger.js';
+
+export type { Logger };
 
 /** stderr logging: stdout carries data only. Every line is scrubbed of known secrets. */
-export interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  verbose(msg: string): void;
-  readonly isVerbose: boolean;
-  readonly isQuiet: boolean;
-}
-
 export function createLogger(opts: { quiet?: boolean; verbose?: boolean }, stream: NodeJS.WriteStream = process.stderr): Logger {
   const out = (line: string) => stream.write(`${scrubKnownSecrets(line)}\n`);
   return {

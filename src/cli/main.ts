@@ -1,10 +1,10 @@
-import { Command, CommanderError, Option } from 'commander';
-import { CliError, ExitCode, systemFailure } from '../errors.js';
-import { scrubKnownSecrets } from '../util/env-ref.js';
+import { Command, Option } from 'commander';
+import { ExitCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { createCtx, type Ctx, type GlobalOptions } from './context.js';
 import { createLogger } from './log.js';
-import { createStdout, PipeClosed } from './output.js';
+import { createStdout } from './output.js';
+import { reportError } from './report-error.js';
 import { addFilterOptions, addSourceOptions, filterSpecFromFlags, parseBool, parseKeyValue, parseList, parseNonNegInt, parsePositiveInt } from './options.js';
 
 type Action = (ctx: Ctx, opts: Record<string, any>, args: string[]) => Promise<number>;
@@ -60,7 +60,7 @@ export function buildProgram(): Command {
     'bifrost-logs run          # from cron: every export that is due',
   ]));
 
-  const query = addFilterOptions(addSourceOptions(program.command('query').description('print log records (table on a TTY, NDJSON in a pipe)')))
+  addFilterOptions(addSourceOptions(program.command('query').description('print log records (table on a TTY, NDJSON in a pipe)')))
     .option('--fields <list>', 'exact fields to print', parseList)
     .option('--include <groups>', 'add field groups: request_logs, response_logs, error_logs, metrics, traces', parseList)
     .addOption(new Option('--sort <key>', 'sort key').choices(['timestamp', 'latency', 'tokens', 'cost']).default('timestamp'))
@@ -80,7 +80,6 @@ export function buildProgram(): Command {
       filters: filterSpecFromFlags(o), fields: o.fields, include: o.include, sort: o.sort, order: o.order,
       limit: o.limit, offset: o.offset, all: o.all, json: o.json, csv: o.csv, table: o.table,
     })));
-  void query;
 
   addFilterOptions(addSourceOptions(program.command('stats').description("usage statistics with Bifrost's definitions")))
     .option('--group-by <list>', 'group by record fields and/or hour, date, week, month', parseList)
@@ -111,12 +110,11 @@ export function buildProgram(): Command {
       filters: filterSpecFromFlags(o), groupBy: o.groupBy, out: o.out, json: o.json,
     })));
 
-  addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse')))
+  const exportCommand = addFilterOptions(addSourceOptions(program.command('export').description('export one window to a file, stdout, an object store or a warehouse')))
     .option('--name <export>', 'use a configured export (flags override it)')
-    .option('--dest <type>', 'file, stdout, s3, gcs, azure_blob, bigquery, snowflake, redshift, postgres')
+    .option('--dest <type>', 'the destination type')
     .addOption(new Option('--format <format>', 'json, jsonl, csv, parquet'))
     .option('--gzip', 'gzip the files (Parquet: the GZIP codec)')
-    .option('--out <dir>', 'output directory for --dest file')
     .option('--prefix <template>', 'key prefix, with {year} {month} {day} {hour} {date} {export}')
     .option('--include <groups>', 'add field groups', parseList)
     .option('--fields <list>', 'exact fields', parseList)
@@ -130,26 +128,6 @@ export function buildProgram(): Command {
     .addOption(new Option('--no-formula-guard', 'CSV: do not neutralise cells that start with = + - @'))
     .option('--plan', 'show what would be exported, write nothing')
     .option('--json', 'print the result (or the plan) as JSON')
-    .option('--bucket <name>', 's3/gcs: bucket')
-    .option('--region <region>', 's3: region')
-    .option('--endpoint <url>', 's3/azure_blob: endpoint (MinIO, R2, Azurite)')
-    .addOption(new Option('--force-path-style [bool]', 's3: path-style addressing').argParser(parseBool))
-    .option('--sse <mode>', 's3: server-side encryption (AES256, aws:kms)')
-    .option('--api-endpoint <url>', 'gcs/bigquery: API endpoint')
-    .option('--container <name>', 'azure_blob: container')
-    .option('--account-name <name>', 'azure_blob: storage account')
-    .option('--connection-string <value>', 'azure_blob: connection string (prefer env.NAME)')
-    .option('--url <url>', 'postgres: connection URL')
-    .option('--schema <name>', 'postgres/redshift/snowflake: schema')
-    .option('--table <name>', 'warehouses: table')
-    .option('--project-id <id>', 'bigquery: project')
-    .option('--dataset <name>', 'bigquery: dataset')
-    .option('--location <loc>', 'bigquery: location')
-    .option('--host <host>', 'redshift: host')
-    .option('--port <port>', 'redshift: port', parsePositiveInt)
-    .option('--database <name>', 'redshift/snowflake: database')
-    .option('--account <name>', 'snowflake: account')
-    .option('--warehouse <name>', 'snowflake: warehouse')
     .addHelpText('after', examples([
       'bifrost-logs export --since 2026-10-01 --until 2026-10-02 --dest file --out ./out --format parquet',
       'bifrost-logs export --since 24h --dest stdout --format csv > day.csv',
@@ -158,20 +136,19 @@ export function buildProgram(): Command {
       'BIFROST_LOGS_HASH_KEY=… bifrost-logs export --since 1d --dest file --out ./out --anonymize customer_id --hash-key-env BIFROST_LOGS_HASH_KEY',
     ]))
     .action(action(async (ctx, o) => {
-      const destFlags: Record<string, unknown> = {};
-      const map: Record<string, string> = {
-        bucket: 'bucket', region: 'region', endpoint: 'endpoint', forcePathStyle: 'force_path_style', sse: 'sse', apiEndpoint: 'api_endpoint',
-        container: 'container', accountName: 'account_name', connectionString: 'connection_string', url: 'url', schema: 'schema', table: 'table',
-        projectId: 'project_id', dataset: 'dataset', location: 'location', host: 'host', port: 'port', database: 'database', account: 'account', warehouse: 'warehouse',
-      };
-      for (const [flag, key] of Object.entries(map)) if (o[flag] !== undefined) destFlags[key] = o[flag];
+      const destFlags = (await import('./destination-flags.js')).destinationConfigFromFlags(o);
       return (await import('./commands/export.js')).exportCommand(ctx, {
-        filters: filterSpecFromFlags(o), name: o.name, dest: o.dest, format: o.format, gzip: o.gzip, out: o.out, prefix: o.prefix,
+        filters: filterSpecFromFlags(o), name: o.name, dest: o.dest, format: o.format, gzip: o.gzip, prefix: o.prefix,
         include: o.include, fields: o.fields, anonymize: o.anonymize, anonymizeMethod: o.anonymizeMethod, hashKeyEnv: o.hashKeyEnv,
         aggregateBy: o.aggregateBy, metrics: o.metrics, addField: o.addField, maxRowsPerFile: o.maxRowsPerFile,
         formulaGuard: o.formulaGuard, plan: o.plan, json: o.json, destFlags,
       });
     }));
+
+  // Its destinations' flags come from the registry, loaded only when `export` is the command (the schemas load zod).
+  program.hook('preSubcommand', async (_program, sub) => {
+    if (sub === exportCommand) (await import('./destination-flags.js')).addDestinationOptions(exportCommand);
+  });
 
   addSourceOptions(program.command('run').description('the crontab entry: run every export that is due').argument('[names...]', 'only these exports'))
     .option('--plan', 'show the windows that are due, run nothing')
@@ -180,31 +157,38 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['bifrost-logs run --quiet', 'bifrost-logs run daily_s3_export --plan', 'bifrost-logs run --json >> /var/log/bifrost-logs.ndjson']))
     .action(action(async (ctx, o, args) => (await import('./commands/run.js')).runCommand(ctx, { names: args, plan: o.plan, json: o.json, now: o.now })));
 
-  const jobs = program.command('jobs').description('the ledger of runs');
+  const jobs = program.command('jobs').description('the ledger of runs')
+    .addHelpText('after', examples(['bifrost-logs jobs list --status failed', 'bifrost-logs jobs show 3f2a9c1e', 'bifrost-logs jobs retry 3f2a9c1e']));
   addSourceOptions(jobs.command('list').description('recent runs'))
     .option('--export <name>', 'only this export')
     .option('--status <status>', 'only runs with this status')
     .option('--limit <n>', 'at most N runs (default 50)', parsePositiveInt)
     .option('--json', 'NDJSON')
+    .addHelpText('after', examples(['bifrost-logs jobs list', 'bifrost-logs jobs list --export daily_s3_export --status failed --limit 10', 'bifrost-logs jobs list --json | jq -r .run_id']))
     .action(action(async (ctx, o) => (await import('./commands/jobs.js')).jobsListCommand(ctx, o)));
   addSourceOptions(jobs.command('show').description('one run in full').argument('<run-id>'))
     .option('--json', 'JSON')
+    .addHelpText('after', examples(['bifrost-logs jobs show 3f2a9c1e          # a run id, or its first 8 characters as jobs list shows them', 'bifrost-logs jobs show 3f2a9c1e --json | jq .manifest.files']))
     .action(action(async (ctx, o, args) => (await import('./commands/jobs.js')).jobsShowCommand(ctx, args[0]!, o)));
   addSourceOptions(jobs.command('retry').description('run a failed window again').argument('<run-id>'))
     .option('--json', 'NDJSON run events')
+    .addHelpText('after', examples(['bifrost-logs jobs list --status failed', 'bifrost-logs jobs retry 3f2a9c1e']))
     .action(action(async (ctx, o, args) => (await import('./commands/jobs.js')).jobsRetryCommand(ctx, args[0]!, o)));
 
   addSourceOptions(program.command('verify').description('re-check delivered files against their manifests and the DB').argument('[name]'))
     .option('--run <run-id>', 'only this run\'s window')
     .option('--json', 'NDJSON results')
+    .addHelpText('after', examples(['bifrost-logs verify', 'bifrost-logs verify daily_s3_export', 'bifrost-logs verify --run 3f2a9c1e --json']))
     .action(action(async (ctx, o, args) => (await import('./commands/verify.js')).verifyCommand(ctx, { name: args[0], run: o.run, json: o.json })));
 
   addSourceOptions(program.command('check').description('config valid, DB readable, destinations reachable').argument('[name]'))
     .option('--json', 'JSON results')
+    .addHelpText('after', examples(['bifrost-logs check', 'bifrost-logs check --config ./bifrost-logs.config.json daily_s3_export', 'bifrost-logs check --json']))
     .action(action(async (ctx, o, args) => (await import('./commands/check.js')).checkCommand(ctx, { name: args[0], json: o.json })));
 
   addSourceOptions(program.command('init').description('interactive wizard that writes a config file'))
     .option('--out <path>', 'where to write (default ./bifrost-logs.config.json)')
+    .addHelpText('after', examples(['bifrost-logs init', 'bifrost-logs init --out ~/.config/bifrost-logs/config.json']))
     .action(action(async (ctx, o) => (await import('./commands/init.js')).initCommand(ctx, { out: o.out })));
 
   addSourceOptions(program.command('cron').description('print the crontab line to install'))
@@ -213,70 +197,13 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  bifrost-logs cron --config ./bifrost-logs.config.json\n  bifrost-logs cron --every 1h --tz Europe/Berlin\n  bifrost-logs cron --every 1d | crontab -   # replaces your crontab; prefer crontab -e')
     .action(action(async (ctx, o) => (await import('./commands/cron.js')).cronCommand(ctx, { every: o.every, log: o.log })));
 
-  const config = program.command('config').description('config helpers');
+  const config = program.command('config').description('config helpers')
+    .addHelpText('after', examples(['bifrost-logs config schema > bifrost-logs.schema.json']));
   config.command('schema').description('print the JSON Schema of the config file, for editors')
+    .addHelpText('after', examples(['bifrost-logs config schema > bifrost-logs.schema.json   # then "$schema": "./bifrost-logs.schema.json" in the config']))
     .action(action(async (ctx) => (await import('./commands/config-schema.js')).configSchemaCommand(ctx)));
 
   return program;
-}
-
-/** The subcommand named on the command line (`export`, `jobs list`), for a help hint. */
-function commandPath(program: Command, argv: string[]): string {
-  const names: string[] = [];
-  let cmd: Command = program;
-  for (const a of argv.slice(2)) {
-    if (a.startsWith('-')) continue;
-    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
-    if (!sub) break;
-    names.push(sub.name());
-    cmd = sub;
-  }
-  return ['bifrost-logs', ...names].join(' ');
-}
-
-function report(err: unknown, verbose: boolean, program?: Command, argv: string[] = []): number {
-  if (err instanceof PipeClosed) return ExitCode.ok;
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
-    // One line: the suggestion stays on it, in our words.
-    const msg = err.message.replace(/^error: /, '').replace(/\s*\(Did you mean (.+?)\?\)\s*$/s, ' (did you mean $1?)').replace(/\s*\n\s*/g, ' ').trim();
-    process.stderr.write(`bifrost-logs: could not parse the command line: ${msg}\n`);
-    const where = program ? commandPath(program, argv) : 'bifrost-logs';
-    if (err.code !== 'commander.executeSubCommandAsync') process.stderr.write(`hint: see ${where} --help\n`);
-    return ExitCode.usage;
-  }
-  if (err instanceof CliError) {
-    const problems = (err as { problems?: string[] }).problems;
-    if (problems && problems.length > 1) {
-      process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not ${err.action}: ${problems.length} problems\n${problems.map((p) => `  ${p}`).join('\n')}\n`));
-    } else process.stderr.write(scrubKnownSecrets(`bifrost-logs: ${err.message}\n`));
-    if (err.detail) process.stderr.write(scrubKnownSecrets(err.detail.replace(/\n?$/, '\n')));
-    if (err.hint) process.stderr.write(scrubKnownSecrets(`hint: ${err.hint}\n`));
-    if (verbose) printCauses(err);
-    return err.exitCode;
-  }
-  const sys = systemFailure(err);
-  if (sys) {
-    process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not finish: ${sys.why}: ${(err as Error)?.message ?? String(err)}\n`));
-    process.stderr.write(`hint: ${sys.hint}\n`);
-    if (verbose) printCauses(err as Error);
-    return sys.exitCode;
-  }
-  const e = err as Error;
-  process.stderr.write(scrubKnownSecrets(`bifrost-logs: could not finish: internal error: ${e?.message ?? String(err)}\n`));
-  process.stderr.write('hint: this is a bug; run again with --verbose and report the output\n');
-  if (verbose && e?.stack) process.stderr.write(scrubKnownSecrets(e.stack) + '\n');
-  return ExitCode.software;
-}
-
-function printCauses(err: Error): void {
-  let c: unknown = err.cause;
-  let depth = 0;
-  while (c && depth++ < 8) {
-    const e = c as Error;
-    process.stderr.write(scrubKnownSecrets(`  caused by: ${e?.message ?? String(c)}\n`));
-    c = e?.cause;
-  }
 }
 
 /** The one top-level handler: errors become a line, a hint and an exit code. */
@@ -307,7 +234,7 @@ export async function main(argv: string[]): Promise<number> {
       await activeCtx?.closeAll();
       return signalCode;
     }
-    return report(err, verbose, program, argv);
+    return reportError(err, verbose, program, argv);
   }
 }
 
@@ -315,13 +242,15 @@ export async function main(argv: string[]): Promise<number> {
 export const abortAll = new AbortController();
 let signalCode: number | null = null;
 
-// `bifrost-logs … | head` closes our stdout: that is a normal end, not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-});
-
-main(process.argv).then((code) => {
-  process.exitCode = code;
-  // Let stdout drain, then leave even if an SDK keeps a socket open.
-  setTimeout(() => process.exit(code), 200).unref();
-});
+/** The binary's entry: runs `main` and ends the process with its exit code. */
+export function start(argv: string[] = process.argv): void {
+  // `bifrost-logs … | head` closes our stdout: that is a normal end, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+  void main(argv).then((code) => {
+    process.exitCode = code;
+    // Let stdout drain, then leave even if an SDK keeps a socket open.
+    setTimeout(() => process.exit(code), 200).unref();
+  });
+}

@@ -67,7 +67,7 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--max-tokens <n>', 'total tokens at most', parseNumber)
     .option('--min-cost <usd>', 'cost at least (NULL counts as 0)', parseNumber)
     .option('--max-cost <usd>', 'cost at most', parseNumber)
-    .option('--search <text>', 'substring of content_summary')
+    .option('--search <text>', 'text in content_summary (a substring; on Postgres, Bifrost\'s full-text match of its words)')
     .option('--metadata <key=value>', 'metadata key equals value (repeatable)', parseKeyValue);
 }
 

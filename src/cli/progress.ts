@@ -1,17 +1,17 @@
-import cliProgress from 'cli-progress';
-import type { Ctx } from './context.js';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
+import type { Progress } from '../run/context.js';
 
-export interface Progress {
-  readonly enabled: boolean;
-  start(total: number): void;
-  tick(n: number): void;
-  stop(): void;
-}
+// Loaded only when a bar is drawn: every command's context can make one, and most never do.
+const load = () => createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
+
+export type { Progress };
 
 /** A bar on stderr (rows, rows/s, ETA) only on a TTY, and never with --no-progress or --quiet. */
-export function createProgress(ctx: Pick<Ctx, 'global'>, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
-  const enabled = !!stream.isTTY && ctx.global.progress !== false && !ctx.global.quiet;
+export function createProgress(flags: { progress?: boolean; quiet?: boolean }, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+  const enabled = !!stream.isTTY && flags.progress !== false && !flags.quiet;
   if (!enabled) return { enabled, start() {}, tick() {}, stop() {} };
+  const cliProgress = load();
   const bar = new cliProgress.SingleBar({
     stream,
     format: `${label} |{bar}| {value}/{total} rows | {speed} rows/s | ETA {eta_formatted}`,

@@ -1,10 +1,11 @@
 import { cosmiconfig } from 'cosmiconfig';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { CliError, ConfigProblems, ExitCode } from '../errors.js';
 import { configFileSchema, type ConfigFile, type LogExportsConfig } from './schema.js';
-import { suggest } from './suggest.js';
+import { suggest } from '../util/suggest.js';
 import type { SourceBlock } from '../source/locate.js';
 
 export interface LoadedConfig {
@@ -127,6 +128,38 @@ function wrapLoadError(file: string, err: unknown): CliError {
   return new CliError('load the config', `${file}: ${msg.trim()}`, { exitCode: ExitCode.config, cause: err });
 }
 
+/** Where a destination's config holds a local path (dotted keys under `config`). */
+const DESTINATION_PATHS: Record<string, readonly string[]> = { file: ['path'], snowflake: ['credentials.private_key_path'] };
+
+/** A path as written in a config file: `~/…` from the home directory, a relative one from the file's directory. */
+export function configPath(p: string, baseDir: string): string {
+  if (/^env\.|\$\{/.test(p)) return p; // resolved from the environment later, as written
+  if (p === '~' || p.startsWith('~/')) return join(homedir(), p.slice(1));
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+/**
+ * Relative paths in a config file mean the same from any working directory (cron
+ * starts in $HOME): the state dir and the destinations' local paths are taken
+ * from the file's directory. (The source block's are, where it is read: locate.ts.)
+ */
+function resolveConfigPaths(cfg: ConfigFile, baseDir: string): ConfigFile {
+  const le = cfg.log_exports;
+  if (!le) return cfg;
+  if (le.state_dir) le.state_dir = configPath(le.state_dir, baseDir);
+  for (const e of le.exports) {
+    const d = e.destination as { type: string; config?: Record<string, unknown> };
+    for (const key of DESTINATION_PATHS[d.type] ?? []) {
+      const parts = key.split('.');
+      let obj: Record<string, unknown> | undefined = d.config;
+      for (const part of parts.slice(0, -1)) obj = obj?.[part] as Record<string, unknown> | undefined;
+      const last = parts[parts.length - 1]!;
+      if (obj && typeof obj[last] === 'string' && obj[last]) obj[last] = configPath(obj[last] as string, baseDir);
+    }
+  }
+  return cfg;
+}
+
 /**
  * Loads the config: --config PATH, else the log_exports of --bifrost-config,
  * else a cosmiconfig search (`bifrost-logs.config.*`, `.bifrost-logsrc`, package.json).
@@ -156,7 +189,7 @@ export async function loadConfig(o: LoadOptions): Promise<LoadedConfig | null> {
     if (o.configPath) throw new CliError('load the config', `${o.configPath} is empty`, { exitCode: ExitCode.config });
     return null;
   }
-  const parsed = validateConfig(result.config, result.filepath);
+  const parsed = resolveConfigPaths(validateConfig(result.config, result.filepath), dirname(result.filepath));
   return {
     file: result.filepath,
     source: parsed.source,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { DESTINATION_SCHEMAS, DESTINATION_TYPES } from '../destination/schemas.js';
+import { DESTINATION_SCHEMAS, DESTINATION_TYPES } from '../destination/index.js';
 import { GROUP_NAMES, ALL_FIELD_NAMES } from '../record/fields.js';
-import { METRICS, METRIC_ALIASES } from '../source/aggregate-sql.js';
+import { transformSchema, type TransformConfig } from '../transform/schema.js';
 import { isValidZone, NAMED_RANGES } from '../util/time.js';
 
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
@@ -47,26 +47,7 @@ export const filtersSchema = z.strictObject({
   metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
 });
 
-const metricName = z.string().refine((m) => (METRICS as readonly string[]).includes(METRIC_ALIASES[m] ?? m), { error: (i) => `unknown metric ${JSON.stringify(i.input)}; metrics: ${METRICS.join(', ')}` });
-
-export const transformSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('anonymize'),
-    fields: z.array(z.string().min(1)).min(1),
-    method: z.enum(['hash', 'sha256', 'redact', 'drop']).default('hash'),
-    key: z.string().optional(),
-  }),
-  z.strictObject({
-    type: z.literal('enrich'),
-    add_fields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
-  }),
-  z.strictObject({
-    type: z.literal('aggregate'),
-    group_by: z.array(z.string().min(1)),
-    metrics: z.array(metricName).min(1),
-  }),
-], { error: (i) => (i.code === 'invalid_union' ? `unknown transformation type ${JSON.stringify((i.input as any)?.type)}; types: anonymize, enrich, aggregate` : undefined) });
-export type TransformConfig = z.infer<typeof transformSchema>;
+export { transformSchema, type TransformConfig };
 
 export const dataSchema = z.strictObject({
   format: z.enum(['json', 'jsonl', 'csv', 'parquet', 'report']).default('jsonl'),

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { RecordSchema } from '../record/fields.js';
-import type { Logger } from '../cli/log.js';
+import type { Logger } from '../util/logger.js';
 
 /** One data file of a window, as run/ names it. */
 export interface PartInfo {

@@ -1,107 +1,10 @@
 import { createIsoFormatter, isoMs } from '../util/time.js';
-import { canonicalObjectType, routeOf } from './endpoint.js';
-import { parseJsonCell, scrubSecrets, tryJson, type RecordWarnings } from './json-cell.js';
+import { canonicalObjectType, routeOf } from '../source/endpoint.js';
+import { parseJsonCell, scrubSecrets, tryJson } from './json-cell.js';
+import { col, derived, errorPart, firstPresent, int, jsonCol, jsonPath, num, str, truthy, type FieldDef, type Getter, type RowAccess } from './field-kit.js';
 
-export type FieldType = 'timestamp' | 'string' | 'int32' | 'int64' | 'double' | 'bool' | 'json';
-
-/** One column of the export schema. */
-export interface SchemaField {
-  readonly name: string;
-  readonly type: FieldType;
-  readonly nullable: boolean;
-}
-export type RecordSchema = readonly SchemaField[];
-export type ExportRecord = Record<string, unknown>;
-
-export interface RowAccess {
-  /** Index of a canonical column in the page row, or -1. */
-  idx(column: string): number;
-  warnings: RecordWarnings;
-}
-
-type Getter = (r: unknown[]) => unknown;
-
-interface FieldDef extends SchemaField {
-  /** Canonical DB columns the field reads. */
-  readonly deps: readonly string[];
-  /** Content: dropped for content_hidden rows and marked for offloaded ones. */
-  readonly content?: boolean;
-  make(a: RowAccess): Getter;
-}
-
-export const truthy = (v: unknown) => v === true || v === 1 || v === '1' || v === 't' || v === 'true';
-const str = (v: unknown) => (v === null || v === undefined || v === '' ? null : String(v));
-const num = (v: unknown) => (v === null || v === undefined || v === '' ? null : Number(v));
-const int = (v: unknown) => (v === null || v === undefined || v === '' ? null : Math.round(Number(v)));
-
-function col(name: string, type: FieldType = 'string', conv: (v: unknown) => unknown = str, column = name): FieldDef {
-  return {
-    name, type, nullable: true, deps: [column],
-    make(a) {
-      const i = a.idx(column);
-      return i < 0 ? () => null : (r) => conv(r[i]);
-    },
-  };
-}
-
-function jsonCol(name: string, column: string, opts: { content?: boolean } = {}): FieldDef {
-  return {
-    name, type: 'json', nullable: true, deps: [column, 'id'], content: opts.content,
-    make(a) {
-      const i = a.idx(column);
-      const id = a.idx('id');
-      return i < 0 ? () => null : (r) => parseJsonCell(r[i], a.warnings, `${column} of ${String(r[id])}`);
-    },
-  };
-}
-
-/** Looks into a JSON cell (without counting malformed text twice). */
-function jsonPath(column: string, path: readonly string[]): (a: RowAccess) => Getter {
-  return (a) => {
-    const i = a.idx(column);
-    if (i < 0) return () => null;
-    return (r) => {
-      let v = tryJson(r[i]) as any;
-      for (const p of path) {
-        if (v === null || v === undefined || typeof v !== 'object') return null;
-        v = v[p];
-      }
-      return v ?? null;
-    };
-  };
-}
-
-function derived(name: string, type: FieldType, deps: string[], make: (a: RowAccess) => Getter, content = false): FieldDef {
-  return { name, type, nullable: true, deps, make, content };
-}
-
-const firstPresent = (name: string, columns: string[]): FieldDef => ({
-  name, type: 'json', nullable: true, deps: [...columns, 'id'], content: true,
-  make(a) {
-    const idx = columns.map((c) => a.idx(c)).filter((i) => i >= 0);
-    const id = a.idx('id');
-    return (r) => {
-      for (const i of idx) {
-        const v = r[i];
-        if (v !== null && v !== undefined && v !== '') return parseJsonCell(v, a.warnings, `${columns[0]} of ${String(r[id])}`);
-      }
-      return null;
-    };
-  },
-});
-
-const errorPart = (name: string, pick: (e: any) => unknown): FieldDef =>
-  derived(name, 'string', ['error_details', 'status'], (a) => {
-    const i = a.idx('error_details');
-    const s = a.idx('status');
-    return (r) => {
-      if ((r[s] !== 'error' && r[s] !== 'cancelled') || i < 0) return null;
-      const e = tryJson(r[i]) as any;
-      if (!e || typeof e !== 'object') return null;
-      const v = pick(e);
-      return v === undefined || v === null || v === '' ? null : typeof v === 'string' ? v : JSON.stringify(v);
-    };
-  });
+export { truthy } from './field-kit.js';
+export type { ExportRecord, FieldDef, FieldType, RecordSchema, RowAccess, SchemaField } from './field-kit.js';
 
 function routeGetter(a: RowAccess, part: 'endpoint' | 'method'): Getter {
   const ot = a.idx('object_type');
@@ -157,6 +60,37 @@ const contentObjectKey: FieldDef = derived('content_object_key', 'string', ['has
   };
 });
 
+/**
+ * The cost split: Bifrost's cost columns where the row has them (a reprice rewrites those and leaves
+ * token_usage.cost stale), else token_usage.cost. Null for an unpriced row.
+ */
+const costBreakdown: FieldDef = derived('cost_breakdown', 'json', ['token_usage', 'input_cost', 'output_cost', 'additional_cost', 'cost'], (a) => {
+  const [i, o, x, c] = ['input_cost', 'output_cost', 'additional_cost', 'cost'].map((n) => a.idx(n)) as [number, number, number, number];
+  const stored = jsonPath('token_usage', ['cost'])(a);
+  const at = (r: unknown[], k: number) => (k < 0 ? null : num(r[k]));
+  return (r) => {
+    const inCost = at(r, i);
+    const outCost = at(r, o);
+    const addCost = at(r, x);
+    if (inCost === null && outCost === null && addCost === null) return stored(r);
+    const total = at(r, c);
+    if (total === null && !inCost && !outCost && !addCost) return null;
+    return { input_tokens_cost: inCost ?? 0, output_tokens_cost: outCost ?? 0, additional_cost: addCost ?? 0, total_cost: total };
+  };
+});
+
+/** `tool_call_names`: a JSON array of names (comma-separated text is read as a list too). */
+const toolCallNames: FieldDef = derived('tool_call_names', 'json', ['tool_call_names'], (a) => {
+  const i = a.idx('tool_call_names');
+  return (r) => {
+    const v = i < 0 ? null : r[i];
+    if (v === null || v === undefined || v === '') return null;
+    const j = tryJson(v);
+    if (Array.isArray(j)) return j.map((e) => (typeof e === 'string' ? e : JSON.stringify(e)));
+    return String(v).split(',').map((t) => t.trim()).filter(Boolean);
+  };
+});
+
 export const INCLUDE_GROUPS: Record<string, FieldDef[]> = {
   request_logs: [
     derived('request_type', 'string', ['object_type'], (a) => { const i = a.idx('object_type'); return (r) => (r[i] ? canonicalObjectType(String(r[i])) : null); }),
@@ -168,6 +102,13 @@ export const INCLUDE_GROUPS: Record<string, FieldDef[]> = {
     col('virtual_key_id'), col('virtual_key_name'),
     col('user_id'), col('user_name'),
     col('team_id'), col('team_name'),
+    jsonCol('team_ids', 'team_ids'), jsonCol('customer_ids', 'customer_ids'),
+    col('business_unit_id'), col('business_unit_name'),
+    col('project_id'), col('project_name'),
+    col('session_id'),
+    col('user_agent'), col('app'),
+    col('service_tier'),
+    toolCallNames,
     jsonCol('metadata', 'metadata'),
     contentState,
     contentObjectKey,
@@ -192,7 +133,13 @@ export const INCLUDE_GROUPS: Record<string, FieldDef[]> = {
     }),
     derived('reasoning_tokens', 'int32', ['token_usage'], (a) => { const g = jsonPath('token_usage', ['completion_tokens_details', 'reasoning_tokens'])(a); return (r) => int(g(r)); }),
     col('retries', 'int32', int, 'number_of_retries'),
-    derived('cost_breakdown', 'json', ['token_usage'], jsonPath('token_usage', ['cost'])),
+    col('cached_read_tokens', 'int32', int),
+    costBreakdown,
+    col('input_cost_usd', 'double', num, 'input_cost'),
+    col('output_cost_usd', 'double', num, 'output_cost'),
+    col('additional_cost_usd', 'double', num, 'additional_cost'),
+    col('upstream_latency_ms', 'double', num, 'upstream_latency'),
+    col('overhead_latency_ms', 'double', num, 'overhead_latency'),
     derived('cache_hit', 'bool', ['cache_debug'], (a) => { const g = jsonPath('cache_debug', ['cache_hit'])(a); return (r) => { const v = g(r); return v === null ? null : truthy(v); }; }),
     derived('cache_hit_type', 'string', ['cache_debug'], (a) => { const g = jsonPath('cache_debug', ['hit_type'])(a); return (r) => str(g(r)); }),
   ],
@@ -206,6 +153,7 @@ export const INCLUDE_GROUPS: Record<string, FieldDef[]> = {
     }),
     col('selected_key_id'), col('selected_key_name'),
     col('routing_rule_id'), col('routing_rule_name'),
+    col('alias'), col('canonical_model_name'), col('served_model'),
   ],
 };
 
@@ -224,9 +172,6 @@ const BY_NAME_ONLY: FieldDef[] = [
   col('object_type'),
   col('status'),
   col('customer_name'),
-  col('alias'),
-  col('business_unit_id'),
-  col('business_unit_name'),
   jsonCol('token_usage', 'token_usage'),
   jsonCol('error_details', 'error_details'),
   jsonCol('cache_debug', 'cache_debug'),
@@ -240,10 +185,6 @@ for (const f of [...BASE, ...Object.values(INCLUDE_GROUPS).flat(), ...BY_NAME_ON
 
 export const ALL_FIELD_NAMES = [...ALL.keys()];
 
-export function fieldDef(name: string): FieldDef | undefined {
-  return ALL.get(name);
-}
-
 /** Resolves --include / --fields to an ordered, de-duplicated field list. */
 export function selectFields(opts: { include?: readonly string[]; fields?: readonly string[] }): FieldDef[] {
   if (opts.fields && opts.fields.length) return opts.fields.map((n) => ALL.get(n)!);
@@ -253,4 +194,3 @@ export function selectFields(opts: { include?: readonly string[]; fields?: reado
   return [...out.values()];
 }
 
-export type { FieldDef };

@@ -1,5 +1,5 @@
 import { usageError } from '../errors.js';
-import { suggest } from '../config/suggest.js';
+import { suggest } from '../util/suggest.js';
 import { ALL_FIELD_NAMES, GROUP_NAMES, selectFields, type FieldDef } from './fields.js';
 
 /** Validates --include / --fields and returns the field list. */

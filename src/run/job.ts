@@ -5,7 +5,7 @@ import { resolveFields } from '../record/select.js';
 import type { FieldDef } from '../record/fields.js';
 import type { FilterSpec } from '../source/filter-spec.js';
 import type { ExportConfig, LogExportsConfig, TransformConfig } from '../config/schema.js';
-import { DESTINATION_SCHEMAS, type DestinationType } from '../destination/schemas.js';
+import { DESTINATION_MODULES, DESTINATION_SCHEMAS, destinationModule, type DestinationType } from '../destination/index.js';
 import { rememberSecret, resolveEnvDeep, resolveEnvRef } from '../util/env-ref.js';
 import { parseTimeArg } from '../util/time.js';
 import { validatePrefix } from './keys.js';
@@ -108,8 +108,9 @@ export function buildJob(e: ExportConfig, le: Pick<LogExportsConfig, 'settle_lag
   });
   const scheduleZone = e.schedule?.timezone ?? 'UTC';
   const timezone = o.timezone ?? scheduleZone;
-  if ((o.format ?? data.format) === 'report' && ['bigquery', 'snowflake', 'redshift', 'postgres'].includes(destType)) {
-    throw configError('load the config', `${at}.data.format: a report is a file; ${destType} loads rows`, 'send reports to file, s3, gcs or azure_blob');
+  if ((o.format ?? data.format) === 'report' && destinationModule(destType).kind === 'table') {
+    const files = DESTINATION_MODULES.filter((m) => m.kind === 'object').map((m) => m.type);
+    throw configError('load the config', `${at}.data.format: a report is a file; ${destType} loads rows`, `send reports to ${files.slice(0, -1).join(', ')} or ${files.at(-1)}`);
   }
   const filterSpec: FilterSpec = { ...(data.filters as FilterSpec | undefined), ...(o.filters ?? {}) };
   let oneOff: ExportJob['oneOff'];

@@ -1,11 +1,11 @@
 import Database from 'better-sqlite3';
-import { mkdirpSync } from '../util/mkdirp.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CliError, ExitCode, systemFailure } from '../errors.js';
 import type { SourcePosition, WindowFingerprint } from '../source/types.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import type { Manifest } from './manifest.js';
+import { makeStateDir } from './state-dir.js';
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failed';
 export type RunKind = 'window' | 'late' | 'adhoc' | 'unplaced' | 'restate';
@@ -39,6 +39,8 @@ export interface RunRow {
   revision: number | null;
   /** For restatements: JSON {old, new, rows_changed}. */
   restate: string | null;
+  /** For ad-hoc runs: how the export was asked for (JSON AdhocRecipe, secrets scrubbed). */
+  recipe: string | null;
 }
 
 const SCHEMA = `
@@ -66,7 +68,9 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 
 export interface Ledger {
   readonly path: string;
-  begin(r: { runId: string; export: string; window: { start: number; end: number }; kind: RunKind; destination: string }): number;
+  /** The state dir it lives in. */
+  readonly dir: string;
+  begin(r: { runId: string; export: string; window: { start: number; end: number }; kind: RunKind; destination: string; recipe?: string }): number;
   succeed(id: number, r: { rows: number; bytes: number; files: number; position: SourcePosition; pendingIds: string[]; manifest: Manifest; manifestKey: string; fingerprint?: WindowFingerprint | null; revision?: number; restate?: unknown }): void;
   /** Records a fingerprint for a window delivered before fingerprints existed. */
   setFingerprint(id: number, fp: WindowFingerprint): void;
@@ -84,14 +88,16 @@ export interface Ledger {
   /** Records rows that no window can take (they fall before the export's first delivered window). */
   noteUnplaced(r: { runId: string; export: string; window: { start: number; end: number }; rows: number; destination: string; position: SourcePosition; message: string }): void;
   list(filter?: { export?: string; status?: string; limit?: number }): RunRow[];
+  /** Delivered ad-hoc runs that recorded how they were asked for, oldest first. */
+  adhoc(): RunRow[];
   close(): void;
 }
 
 export async function openLedger(dir: string): Promise<Ledger> {
   const path = join(dir, 'ledger.db');
   let db: Database.Database;
+  makeStateDir(dir);
   try {
-    mkdirpSync(dir);
     db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
@@ -99,7 +105,7 @@ export async function openLedger(dir: string): Promise<Ledger> {
     db.exec(SCHEMA);
     // Additive migration: ledgers from before restatement gain the columns, their rows read as revision 1.
     const have = new Set((db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name));
-    for (const [c, t] of [['fingerprint', 'TEXT'], ['revision', 'INTEGER'], ['restate', 'TEXT']] as const) if (!have.has(c)) db.exec(`ALTER TABLE runs ADD COLUMN ${c} ${t}`);
+    for (const [c, t] of [['fingerprint', 'TEXT'], ['revision', 'INTEGER'], ['restate', 'TEXT'], ['recipe', 'TEXT']] as const) if (!have.has(c)) db.exec(`ALTER TABLE runs ADD COLUMN ${c} ${t}`);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const f = systemFailure(err);
@@ -117,11 +123,12 @@ export async function openLedger(dir: string): Promise<Ledger> {
   };
   return {
     path,
+    dir,
     begin(r) {
       return wrap('begin', () => {
         const prev = db.prepare('SELECT COUNT(*) AS n FROM runs WHERE export = ? AND window_start = ? AND window_end = ? AND kind = ?').get(r.export, r.window.start, r.window.end, r.kind) as { n: number };
-        const info = db.prepare('INSERT INTO runs (run_id, export, kind, window_start, window_end, destination, status, attempt, started_at, pid, host) VALUES (?, ?, ?, ?, ?, ?, \'running\', ?, ?, ?, ?)')
-          .run(r.runId, r.export, r.kind, r.window.start, r.window.end, r.destination, prev.n + 1, Date.now(), process.pid, host);
+        const info = db.prepare('INSERT INTO runs (run_id, export, kind, window_start, window_end, destination, status, attempt, started_at, pid, host, recipe) VALUES (?, ?, ?, ?, ?, ?, \'running\', ?, ?, ?, ?, ?)')
+          .run(r.runId, r.export, r.kind, r.window.start, r.window.end, r.destination, prev.n + 1, Date.now(), process.pid, host, r.recipe ?? null);
         return Number(info.lastInsertRowid);
       });
     },
@@ -169,6 +176,9 @@ export async function openLedger(dir: string): Promise<Ledger> {
       if (f.export) { conds.push('export = ?'); params.push(f.export); }
       if (f.status) { conds.push('status = ?'); params.push(f.status); }
       return db.prepare(`SELECT * FROM runs ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${f.limit ?? 50}`).all(...params) as RunRow[];
+    },
+    adhoc() {
+      return db.prepare('SELECT * FROM runs WHERE kind = \'adhoc\' AND status = \'success\' AND recipe IS NOT NULL ORDER BY id').all() as RunRow[];
     },
     close() {
       if (db.open) db.close();

@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
-import { mkdirpSync } from '../util/mkdirp.js';
+import { makeStateDir } from './state-dir.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { CliError, ExitCode, systemFailure } from '../errors.js';
-import type { Logger } from '../cli/log.js';
+import type { Logger } from '../util/logger.js';
 
 export interface LockInfo {
   pid: number;
@@ -30,7 +30,7 @@ interface Row { export: string; pid: number; host: string; started_at: string; t
 
 function openLocks(stateDir: string): Database.Database {
   const dir = join(stateDir, 'locks');
-  mkdirpSync(dir);
+  makeStateDir(dir);
   const db = new Database(join(dir, 'locks.db'), { timeout: 15_000 });
   db.exec(`CREATE TABLE IF NOT EXISTS holders (
     export TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL,

@@ -1,6 +1,11 @@
 import type { RecordSchema } from '../record/fields.js';
+import { describeFilter } from '../source/filter-spec.js';
+import type { Filter } from '../source/filter.js';
 import type { SourcePosition } from '../source/types.js';
 import type { WrittenPart } from '../destination/types.js';
+import { isoMs } from '../util/time.js';
+import { VERSION } from '../version.js';
+import type { ExportJob } from './job.js';
 
 /** The manifest of one delivered window: written last, it is the proof of delivery. */
 export interface Manifest {
@@ -33,4 +38,68 @@ export interface Manifest {
     csv_formula_guard: boolean;
   };
   warnings: { malformed_json: number };
+}
+
+/** What a window's delivery knows when its parts are written. */
+export interface ManifestInput {
+  readonly job: ExportJob;
+  readonly window: { start: number; end: number };
+  readonly runId: string;
+  readonly revision: number;
+  /** A late run: the window's manifest so far (its files stay, the new ones are added). */
+  readonly late?: Manifest;
+  /** A restatement: the revision replaced, and what changed. */
+  readonly restate?: { previous: Manifest; restated: NonNullable<Manifest['restated']> };
+  /** Aggregated windows are re-delivered whole. */
+  readonly aggregated: boolean;
+  /** The parts this run wrote. */
+  readonly parts: readonly WrittenPart[];
+  readonly source: { dialect: string; position: SourcePosition; pendingIds: number };
+  /** The parts' format, and whether they are gzipped as files. */
+  readonly format: string;
+  readonly gzip: boolean;
+  readonly destination: string;
+  readonly schema: RecordSchema;
+  readonly filter: Filter;
+  readonly transformations: Record<string, unknown>[];
+  readonly malformedJson: number;
+}
+
+/** The manifest of a window after this run: the window's files so far, the run's parts, and how they were made. */
+export function buildManifest(i: ManifestInput): Manifest {
+  const { job, late: prev } = i;
+  const nowIso = isoMs(Date.now());
+  const files = [
+    ...(prev && !i.aggregated ? prev.files : []),
+    ...i.parts.map((p) => ({ ...p, run_id: i.runId, written_at: nowIso })),
+  ];
+  return {
+    manifest_version: 1,
+    tool: { name: 'bifrost-logs', version: VERSION },
+    export: job.name,
+    run_id: prev?.run_id ?? i.runId,
+    revision: i.revision,
+    ...(i.restate ? { restated: i.restate.restated } : prev?.restated ? { restated: prev.restated } : {}),
+    window: { start: isoMs(i.window.start), end: isoMs(i.window.end) },
+    created_at: prev?.created_at ?? i.restate?.previous.created_at ?? nowIso,
+    updated_at: nowIso,
+    source: { dialect: i.source.dialect, position: i.source.position, pending_ids: i.source.pendingIds },
+    format: i.format,
+    compression: i.gzip ? 'gzip' : job.format.name === 'parquet' && job.compression === 'gzip' ? 'gzip' : 'none',
+    destination: i.destination,
+    rows: files.reduce((a, f) => a + f.rows, 0),
+    bytes: files.reduce((a, f) => a + f.bytes, 0),
+    files,
+    schema: i.schema,
+    filters: describeFilter(i.filter),
+    transformations: i.transformations,
+    redaction_policy: {
+      redaction_mapping: 'never exported',
+      content_hidden: 'content fields exported as null',
+      offloaded_payloads: 'content_state = offloaded, content fields null',
+      raw_payloads: 'only when named in fields; API keys and Authorization values scrubbed',
+      csv_formula_guard: i.format === 'csv' ? job.formulaGuard : false,
+    },
+    warnings: { malformed_json: (prev?.warnings.malformed_json ?? 0) + i.malformedJson },
+  };
 }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { configError, deserializeError, type SerializedError } from '../errors.js';
 import { releaseEvery } from '../util/gc.js';
-import type { TransformConfig } from '../config/schema.js';
+import type { TransformConfig } from '../transform/schema.js';
 import type { EncoderOptions } from '../format/types.js';
 import type { EncodedRowGroup } from '../format/parquet.js';
 import type { RecordSchema } from '../record/fields.js';

@@ -103,7 +103,7 @@ export function dueWindows(s: Schedule, o: { now: number; settleLagMs: number; l
   let start: number;
   if (o.lastEnd !== undefined) start = o.lastEnd;
   else if (o.backfillFrom !== undefined) start = o.backfillFrom;
-  else return latest > Number.NEGATIVE_INFINITY ? [{ start: prevSlot(s, latest), end: latest }] : [];
+  else return [{ start: prevSlot(s, latest), end: latest }];
   const max = o.max ?? 10_000;
   while (out.length < max) {
     const end = firstSlotAfter(s, start);

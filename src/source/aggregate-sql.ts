@@ -1,5 +1,5 @@
 import { CliError, ExitCode } from '../errors.js';
-import { allRoutes } from '../record/endpoint.js';
+import { allRoutes } from './endpoint.js';
 import { LEGACY_OBJECT_TYPES, physicalColumn, type DetectedSchema } from './schema.js';
 import { filterConditions, whereClause, type Dialect, type Filter } from './filter.js';
 import type { AggregateSpec } from './types.js';
@@ -124,7 +124,6 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
     avg_cost: `CASE WHEN ${completed} > 0 THEN ${d.float.replace('$', totalCost)} / ${completed} END`,
     p50_latency: '', p95_latency: '', p99_latency: '',
   };
-  const pcts = metrics.filter((x) => PERCENTILES[x] !== undefined);
   const doneLat = `CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END`;
   const aggCols = [...k, ...metrics.map((x) => `${PERCENTILES[x] !== undefined ? d.percentile(PERCENTILES[x]!, doneLat) : m[x]} AS ${x}`)];
   const groupBy = k.length ? ` GROUP BY ${k.join(', ')}` : '';

@@ -46,6 +46,8 @@ export interface Dialect {
   metadataValue(params: unknown[], key: string): string;
   /** Case-insensitive substring test with LIKE escaping. */
   contains(params: unknown[], column: string, needle: string): string;
+  /** `--search` where it is not a substring test (Postgres: Bifrost's full-text match); else `contains`. */
+  search?(params: unknown[], column: string, text: string): string;
   /**
    * True when the JSON array text in `column` holds one of `values` as a
    * string element; false for NULL, invalid JSON or a non-array.
@@ -129,7 +131,10 @@ export function filterConditions(d: Dialect, schema: DetectedSchema, f: Filter, 
       if (f.maxCost !== undefined) c.push(`${cost} <= ${d.param(params, f.maxCost)}`);
     }
   }
-  if (f.search !== undefined && f.search !== '') c.push(d.contains(params, d.ident('content_summary'), f.search));
+  if (f.search !== undefined && f.search !== '') {
+    const summary = d.ident('content_summary');
+    c.push(d.search ? d.search(params, summary, f.search) : d.contains(params, summary, f.search));
+  }
   if (f.metadata) {
     if (!col(FILTER_COLUMNS.metadata)) c.push('1 = 0');
     else {

@@ -1,6 +1,6 @@
 import { configError } from '../errors.js';
 import type { ExportRecord, FieldType, RecordSchema } from '../record/fields.js';
-import type { TransformConfig } from '../config/schema.js';
+import type { TransformConfig } from './schema.js';
 import { normaliseMetric, TIME_BUCKETS, GROUPABLE_FIELDS } from '../source/aggregate-sql.js';
 import type { AggregateSpec } from '../source/types.js';
 import { createAnonymize } from './anonymize.js';
@@ -42,13 +42,11 @@ export function planTransforms(configs: readonly TransformConfig[], recordSchema
   configs.forEach((t, i) => {
     const where = `${at}[${i}]`;
     if (t.type === 'aggregate') {
-      const names = new Set(recordSchema.map((f) => f.name));
       for (const g of t.group_by) {
         if (!(TIME_BUCKETS as readonly string[]).includes(g) && !(GROUPABLE_FIELDS as readonly string[]).includes(g)) {
           throw configError('set up aggregate', `${where}.group_by: cannot group by "${g}"`, `group by: ${[...GROUPABLE_FIELDS, ...TIME_BUCKETS].join(', ')}`);
         }
       }
-      void names;
       t.metrics.forEach(normaliseMetric);
       aggregate = { groupBy: t.group_by, metrics: t.metrics, timezone };
       // Earlier transforms must survive aggregation: only 1:1 key maps do.

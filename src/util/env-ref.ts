@@ -3,11 +3,6 @@ import { configError } from '../errors.js';
 const ENV_DOT = /^env\.([A-Za-z_][A-Za-z0-9_]*)$/;
 const ENV_BRACE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** True when a string is (or contains) a secret reference. */
-export function isEnvRef(value: string): boolean {
-  return ENV_DOT.test(value) || /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(value);
-}
-
 /**
  * Resolves `env.NAME` (the whole value) and `${NAME}` (anywhere in it) from
  * the environment. A missing variable is a config error naming the key and

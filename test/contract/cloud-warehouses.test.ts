@@ -180,6 +180,42 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     }
   });
 
+  it('check() exercises what a run needs: PUT/REMOVE on the stage, CREATE TABLE on the schema, DELETE and INSERT on the target; each withheld fails it', async () => {
+    const dest = await createSnowflakeDestination({
+      account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: SF_DB, schema: SF_SCHEMA, table: 'CHECKED',
+      warehouse: 'BL_WH', credentials: { username: 'loader', password: SF_PASSWORD },
+    }, { log: silentLog, tmpDir: tmp });
+    try {
+      await deliver(dest, { window: W1, parts: [records('k', 3, W1)] }); // the target exists, as on a second run
+      const rowsOf = () => snowflakeRowsOf(fake.tables.get(`${SF_DB}.${SF_SCHEMA}.CHECKED`)!.rows).map((r) => r.request_id);
+      const before = rowsOf();
+      const from = fake.statements.length;
+      await dest.check();
+      const sql = fake.statements.slice(from).filter((x) => !x.error).map((x) => x.sql.replace(/\s+/g, ' '));
+      const t = `${SF_DB}.${SF_SCHEMA}.CHECKED`;
+      const at = (re: RegExp) => sql.findIndex((x) => re.test(x));
+      expect(at(/^PUT file:\/\/\S+ @~\/bifrost_logs_\w+_check\/ /)).toBeGreaterThanOrEqual(0);
+      expect(at(/^REMOVE @~\/bifrost_logs_\w+_check\/$/)).toBeGreaterThan(at(/^PUT /));
+      expect(at(/^CREATE TEMPORARY TABLE \S+\.CHECKED__CHECK_\w+ \(PROBE INTEGER\)$/)).toBeGreaterThan(0);
+      const begin = sql.indexOf('BEGIN');
+      expect(sql.slice(begin, begin + 4)).toEqual(['BEGIN', `DELETE FROM ${t} WHERE 1 = 0`, `INSERT INTO ${t} SELECT * FROM ${t} WHERE 1 = 0`, 'ROLLBACK']);
+      expect(rowsOf()).toEqual(before);
+      for (const [priv, on] of [['stage write', /on stage '@~/], ['CREATE TABLE', /on schema 'PUBLIC'/], ['DELETE', /on table 'CHECKED'/], ['INSERT', /on table 'CHECKED'/]] as const) {
+        fake.withheld.add(priv);
+        const e = await dest.check().then(() => null, (x: unknown) => x).finally(() => fake.withheld.delete(priv));
+        expect(e, priv).toBeInstanceOf(CliError);
+        expect((e as CliError).exitCode, priv).toBe(78);
+        expect(String((e as CliError).message), priv).toMatch(/^could not check snowflake .*Insufficient privileges to operate on/);
+        expect(String((e as CliError).message), priv).toMatch(on);
+        expect(String((e as CliError).message), priv).not.toContain('\n');
+      }
+      expect(rowsOf()).toEqual(before);
+      expect([...fake.stagedFiles.keys()].filter((k) => k.includes('_check'))).toEqual([]);
+    } finally {
+      await dest.close();
+    }
+  });
+
   it('chooses its load path by the window\'s rows (insert_max_rows, default 10,000)', () => {
     expect(loadPath(10_000)).toBe('insert');
     expect(loadPath(10_001)).toBe('copy');
@@ -322,15 +358,39 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
     }
   });
 
-  it('check(): the dataset and a dry-run query, nothing created', async () => {
+  it('check(): the dataset, a probe staging table made and dropped, dry-run DML; nothing left', async () => {
     const dest = await make('checked');
     try {
       const jobsFrom = fake.jobs.length;
+      const reqFrom = fake.requests.length;
+      const tablesBefore = [...fake.tables.keys()];
       await dest.check();
       const jobs = fake.jobs.slice(jobsFrom);
       expect(jobs.length).toBeGreaterThan(0);
       expect(jobs.every((j) => j.configuration?.dryRun === true)).toBe(true);
       expect(fake.tables.has(`${BQ_DATASET}.checked`)).toBe(false);
+      // The run's staging table, as a run makes it (tables.insert) and drops it (tables.delete).
+      const reqs = fake.requests.slice(reqFrom).map((r) => `${r.method} ${r.url.split('?')[0]}`);
+      const probeUrl = reqs.find((r) => /^DELETE .*\/tables\/checked__stage_\w+_check$/.test(r));
+      expect(probeUrl).toBeDefined();
+      expect(reqs).toContain(`POST /bigquery/v2/projects/${fake.projectId}/datasets/${BQ_DATASET}/tables`);
+      expect(jobs.map((j) => j.configuration?.query?.query)).toEqual([expect.stringMatching(/^DELETE FROM `[^`]+\.checked__stage_\w+_check` WHERE FALSE$/)]);
+      expect([...fake.tables.keys()]).toEqual(tablesBefore);
+      // Each permission a run needs, withheld, fails check() with exit 78 and names it.
+      for (const perm of ['bigquery.tables.create', 'bigquery.tables.delete', 'bigquery.jobs.create', 'bigquery.tables.updateData'] as const) {
+        fake.withheld.add(perm);
+        const e = await dest.check().then(() => null, (x: unknown) => x).finally(() => fake.withheld.delete(perm));
+        expect(e, perm).toBeInstanceOf(CliError);
+        expect((e as CliError).exitCode, perm).toBe(78);
+        expect(String((e as CliError).message), perm).toContain(perm);
+        const left = [...fake.tables.keys()].filter((k) => !tablesBefore.includes(k));
+        if (perm === 'bigquery.tables.delete') {
+          // The probe could not be dropped: it expires on its own, within a day, as a run's stage would.
+          expect(left, perm).toEqual([expect.stringMatching(/\.checked__stage_\w+_check$/)]);
+          expect(Number(fake.tables.get(left[0]!)!.metadata.expirationTime)).toBeLessThanOrEqual(Date.now() + 24 * 3_600_000);
+          fake.tables.delete(left[0]!);
+        } else expect(left, perm).toEqual([]);
+      }
       // On an existing table the dry run is the commit's DML (DELETE), so a role without
       // bigquery.tables.updateData fails check() as it would fail the run.
       fake.tables.set(`${BQ_DATASET}.checked_dml`, { schema: { fields: [{ name: 'request_id', type: 'STRING', mode: 'NULLABLE' }] as never }, rows: [], metadata: { creationTime: String(Date.now()) } });

@@ -409,3 +409,39 @@ describe('the init wizard (a real terminal)', () => {
     } finally { w.kill(); }
   });
 });
+
+describe('relative paths in a config file', () => {
+  it('are taken from the file\'s directory, whatever the working directory (as from cron in $HOME)', async () => {
+    const cfgDir = mkdtempSync(join(dir, 'cfg-'));
+    const elsewhere = mkdtempSync(join(dir, 'cwd-'));
+    const f = join(cfgDir, 'bifrost-logs.config.json');
+    writeFileSync(f, JSON.stringify({
+      source: { path: './logs.db' },
+      log_exports: { state_dir: './state', exports: [{ name: 'daily', schedule: { frequency: 'daily', time: '00:10', timezone: 'UTC' }, backfill_from: '2026-10-01',
+        destination: { type: 'file', config: { path: './exports' } }, data: { format: 'jsonl', compression: 'none' } }] },
+    }));
+    const { copyFileSync } = await import('node:fs');
+    copyFileSync(db, join(cfgDir, 'logs.db'));
+    const r = await cli(['run', '--config', f, '--now', '2026-10-02T01:00:00Z'], { cwd: elsewhere });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(readdirSync(join(cfgDir, 'exports'), { recursive: true }).map(String).some((x) => x.endsWith('.manifest.json'))).toBe(true);
+    expect(readdirSync(join(cfgDir, 'state'))).toContain('ledger.db');
+    const v = await cli(['verify', 'daily', '--config', f], { cwd: elsewhere });
+    expect(v.code, v.stderr).toBe(0);
+  });
+});
+
+describe('rows still processing', () => {
+  it('an export says how many rows of its window are still processing and were left out', async () => {
+    const lo = Date.parse('2026-10-01T00:00:00Z'), hi = Date.parse('2026-10-02T00:00:00Z');
+    const inWindow = truth.filter((t) => (t as any).__ts_ms >= lo && (t as any).__ts_ms < hi);
+    const processing = inWindow.filter((t) => t.status === 'processing').length;
+    expect(processing).toBeGreaterThan(0);
+    const out = join(dir, `out${++n}`);
+    const r = await cli(['export', ...base(), '--since', '2026-10-01', '--until', '2026-10-02', '--dest', 'file', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`logs: ${inWindow.filter(isCompleted).length.toLocaleString('en-US')} rows, 1 file`);
+    expect(r.stderr).toContain(`logs: ${processing.toLocaleString('en-US')} rows are still processing in the gateway and were left out`);
+  });
+});

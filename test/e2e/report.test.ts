@@ -173,8 +173,8 @@ describe('scheduled reports (data.format: report)', () => {
       expect(d.period.start).toBe(`2026-${m}-01T00:00:00.000Z`);
       const next = m === '08' ? '2026-09-01' : m === '09' ? '2026-10-01' : '2026-11-01';
       const s = await cli(['stats', '--db', big, '--json', '--metrics', (d.metrics as string[]).join(','), '--since', `2026-${m}-01T00:00:00Z`, '--until', `${next}T00:00:00Z`,
-        // A scheduled window holds completed rows only (processing ones wait for the next run), as every export does.
-        '--status', 'success,error']);
+        // A scheduled window holds completed rows only (success, error, cancelled; processing ones wait for the next run), as every export does.
+        '--status', 'success,error,cancelled']);
       expect(d.totals).toEqual(ndjson(s.stdout)[0]);
       const manifest = before.find((f) => f.startsWith(`2026/${m}/`) && f.includes('manifest'));
       expect(manifest).toBeDefined();
@@ -207,7 +207,7 @@ describe('a report to an object store', () => {
       expect(keys.filter((k) => k.endsWith('manifest.json'))).toHaveLength(1);
       const body = await (await client.send(new GetObjectCommand({ Bucket: 'reports', Key: html[0]! }))).Body!.transformToString();
       const d = embedded(body);
-      expect(d.totals).toEqual((await stats([...WIN, '--status', 'success,error']))[0]);
+      expect(d.totals).toEqual((await stats([...WIN, '--status', 'success,error,cancelled']))[0]);
     } finally {
       await s3.destroy();
     }

@@ -129,6 +129,40 @@ describe('export --dest snowflake (config file, password from the environment)',
     expect([...fake.tables.keys()].filter((k) => /__(STAGE|CHECK)_/.test(k))).toEqual([]);
   }, 180_000);
 
+  it('check with one privilege withheld (stage write, CREATE TABLE, DELETE, INSERT): exit 78, one FAIL line naming it', async () => {
+    const cfgPath = join(dir, 'sf-check.config.json');
+    writeFileSync(cfgPath, JSON.stringify({
+      source: { path: dbPath },
+      log_exports: { exports: [{ name: 'sf_check', destination: { type: 'snowflake', config: {
+        account: fake.connectionOptions.account, access_url: fake.connectionOptions.accessUrl, database: 'ANALYTICS', schema: 'BIFROST', table: 'SF_CHECK',
+        warehouse: 'LOAD_WH', credentials: { username: 'exporter', password: 'env.BL_E2E_SNOWFLAKE_PASSWORD' },
+      } } }] },
+    }));
+    const state = join(dir, 'state-sf-check');
+    const env = { NO_COLOR: '1', BL_E2E_SNOWFLAKE_PASSWORD: PASSWORD };
+    // A first run makes the target, so check proves the commit's DELETE and INSERT on it too.
+    const r = await cli(['export', '--config', cfgPath, '--name', 'sf_check', '--state-dir', state, '--since', new Date(since).toISOString(), '--until', new Date(until).toISOString()], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const ok = await cli(['check', 'sf_check', '--config', cfgPath, '--state-dir', state], { env });
+    expect(ok.code, ok.stderr + ok.stdout).toBe(0);
+    for (const [priv, on] of [['stage write', "stage '@~/"], ['CREATE TABLE', "schema 'BIFROST'"], ['DELETE', "table 'SF_CHECK'"], ['INSERT', "table 'SF_CHECK'"]] as const) {
+      fake.withheld.add(priv);
+      try {
+        const c = await cli(['check', 'sf_check', '--config', cfgPath, '--state-dir', state], { env });
+        expect(c.code, `${priv}: ${c.stderr}${c.stdout}`).toBe(78);
+        const fails = c.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
+        expect(fails, priv).toHaveLength(1);
+        expect(fails[0], priv).toMatch(/^FAIL destination sf_check: could not check snowflake .*: SQL access control error: Insufficient privileges to operate on /);
+        expect(fails[0], priv).toContain(on);
+        expect(c.stderr.split('\n').filter((l) => l.startsWith('bifrost-logs:')), priv).toEqual(['bifrost-logs: could not pass every check: 1 check(s) failed']);
+        expect(c.stdout + c.stderr).not.toContain(PASSWORD);
+      } finally {
+        fake.withheld.delete(priv);
+      }
+    }
+    expect([...fake.tables.keys()].filter((k) => /__(STAGE|CHECK)_/.test(k))).toEqual([]);
+  }, 180_000);
+
   it('a wrong password: exit 78, one line on stderr, the password never shown', async () => {
     const cfgPath = join(dir, 'sf-wrong.config.json');
     writeFileSync(cfgPath, JSON.stringify({
@@ -241,6 +275,44 @@ describe('export --dest bigquery', () => {
       expect(bad.stderr.trim().split('\n').filter((l) => l.startsWith('bifrost-logs:'))).toHaveLength(1);
       expect(bad.stdout + bad.stderr).not.toContain(other.private_key.split('\n')[1]!);
       expect(bad.stdout + bad.stderr).not.toContain('PRIVATE KEY');
+    } finally {
+      await fake.stop();
+    }
+  }, 180_000);
+
+  it('check with one permission withheld (tables.create, tables.delete, jobs.create, tables.updateData): exit 78, one FAIL line naming it', async () => {
+    const fake = await startFakeBigQuery({ datasets: ['logs'] });
+    try {
+      const cfgPath = join(dir, 'bq-check.config.json');
+      writeFileSync(cfgPath, JSON.stringify({
+        source: { path: dbPath },
+        log_exports: { exports: [{ name: 'bq_check', destination: { type: 'bigquery', config: { project_id: fake.projectId, dataset: 'logs', table: 'checked', api_endpoint: fake.apiEndpoint } } }] },
+      }));
+      const state = join(dir, 'state-bq-check');
+      // A first run makes the target, so check dry-runs the commit's DML on it too.
+      const r = await cli(['export', '--config', cfgPath, '--name', 'bq_check', '--state-dir', state, '--since', new Date(since).toISOString(), '--until', new Date(until).toISOString()], { env: noAdc() });
+      expect(r.code, r.stderr).toBe(0);
+      const ok = await cli(['check', 'bq_check', '--config', cfgPath, '--state-dir', state], { env: noAdc() });
+      expect(ok.code, ok.stderr + ok.stdout).toBe(0);
+      const before = [...fake.tables.keys()].sort();
+      expect(before).toEqual(['logs.checked']);
+      for (const perm of ['bigquery.tables.create', 'bigquery.tables.delete', 'bigquery.jobs.create', 'bigquery.tables.updateData'] as const) {
+        fake.withheld.add(perm);
+        try {
+          const c = await cli(['check', 'bq_check', '--config', cfgPath, '--state-dir', state], { env: noAdc() });
+          expect(c.code, `${perm}: ${c.stderr}${c.stdout}`).toBe(78);
+          const fails = c.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
+          expect(fails, perm).toHaveLength(1);
+          expect(fails[0], perm).toMatch(/^FAIL destination bq_check: could not (create a staging table|drop a staging table|dry-run a query) \(/);
+          expect(fails[0], perm).toContain(perm);
+          expect(c.stderr.split('\n').filter((l) => l.startsWith('bifrost-logs:')), perm).toEqual(['bifrost-logs: could not pass every check: 1 check(s) failed']);
+        } finally {
+          fake.withheld.delete(perm);
+        }
+        // Without tables.delete the probe stays behind until it expires (within a day), like a run's stage.
+        for (const k of [...fake.tables.keys()]) if (!before.includes(k) && perm === 'bigquery.tables.delete') fake.tables.delete(k);
+        expect([...fake.tables.keys()].sort(), perm).toEqual(before);
+      }
     } finally {
       await fake.stop();
     }

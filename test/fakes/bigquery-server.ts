@@ -1047,6 +1047,7 @@ export interface FakeBigQueryOptions {
 
 export interface InjectedJobError { reason?: string; message?: string; /** 'get' (default): RUNNING at insert, DONE+error at jobs.get. */ at?: 'insert' | 'get' }
 
+export type BqPermission = 'bigquery.tables.updateData' | 'bigquery.tables.create' | 'bigquery.tables.delete' | 'bigquery.jobs.create';
 export interface FakeBigQuery {
   apiEndpoint: string;
   projectId: string;
@@ -1070,8 +1071,13 @@ export interface FakeBigQuery {
    * while this list is not empty, so a suite that lets one through fails.
    */
   violations: string[];
-  /** IAM permissions the caller lacks: 'bigquery.tables.updateData' refuses DML, dry runs included (403 accessDenied). */
-  withheld: Set<'bigquery.tables.updateData'>;
+  /**
+   * IAM permissions the caller lacks, refused with 403 accessDenied as BigQuery does:
+   * 'bigquery.tables.updateData' DML (dry runs included) and load jobs into an existing table;
+   * 'bigquery.tables.create' tables.insert and load jobs that would create their table;
+   * 'bigquery.tables.delete' tables.delete; 'bigquery.jobs.create' every job (query, load, dry run).
+   */
+  withheld: Set<BqPermission>;
   /**
    * The next `times` (default 1) jobs of this kind fail: 'load', 'query', or query jobs with a
    * statement (or whole text) matching the RegExp (the script runs up to that statement, so a
@@ -1096,7 +1102,8 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
   const uploads: Buffer[] = [];
   const requests: FakeBigQuery['requests'] = [];
   const violations: string[] = [];
-  const withheld = new Set<'bigquery.tables.updateData'>();
+  const withheld = new Set<BqPermission>();
+  const denied = (perm: BqPermission, on: string) => new BqError('accessDenied', `Access Denied: ${on}: Permission ${perm} denied on ${on} (or it may not exist).`, false);
   const methodOf = new WeakMap<ServerResponse, MatchedMethod>();
   const injected: Array<{ what: 'load' | 'query' | RegExp; error: InjectedJobError; left: number }> = [];
   let httpFail = { n: 0, status: 503, retryAfter: undefined as number | undefined, match: undefined as RegExp | undefined };
@@ -1367,6 +1374,7 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
     const ref = { projectId, jobId: body?.jobReference?.jobId ?? `job_${randomBytes(12).toString('base64url')}`, location: body?.jobReference?.location ?? location };
     const config = body?.configuration ?? {};
     const dry = !!config.dryRun;
+    if (withheld.has('bigquery.jobs.create')) return { status: 403, body: apiError(new BqError('accessDenied', `Access Denied: Project ${projectId}: User does not have bigquery.jobs.create permission in project ${projectId}.`)) };
     if (!dry && jobState.has(ref.jobId)) return { status: 409, body: apiError(new BqError('duplicate', `Already Exists: Job ${projectId}:${ref.location}.${ref.jobId}`)) };
     const jobType = config.query ? 'QUERY' : config.load ? 'LOAD' : config.copy ? 'COPY' : config.extract ? 'EXTRACT' : 'UNKNOWN';
     const st: JobState = { resource: jobResource(ref, config, jobType), pendingPolls: opts.runningPolls ?? 0 };
@@ -1437,8 +1445,10 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
     const given = load.schema?.fields ? normFields(load.schema.fields) : undefined;
     let t = tables.get(key);
     const disposition = String(load.writeDisposition ?? 'WRITE_APPEND').toUpperCase();
+    if (t && withheld.has('bigquery.tables.updateData')) throw denied('bigquery.tables.updateData', `Table ${tableId(key)}`);
     if (!t) {
       if (String(load.createDisposition ?? 'CREATE_IF_NEEDED').toUpperCase() === 'CREATE_NEVER') throw notFoundTable(key);
+      if (withheld.has('bigquery.tables.create')) throw denied('bigquery.tables.create', `Dataset ${projectId}:${key.split('.')[0]}`);
       if (!given) throw new BqError('invalid', `No schema specified on job or table ${tableId(key)} (autodetect is not supported by the fake)`);
     }
     let fields = t?.schema.fields ?? given!;
@@ -1690,6 +1700,7 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
           const id = b.tableReference?.tableId;
           if (!id) return sendErr(res, new BqError('invalid', 'Missing tableReference.tableId'));
           const key = `${d}.${id}`;
+          if (withheld.has('bigquery.tables.create')) return sendErr(res, denied('bigquery.tables.create', `Dataset ${projectId}:${d}`));
           if (tables.has(key)) return sendErr(res, new BqError('duplicate', `Already Exists: Table ${tableId(key)}`));
           const t = newTable(b);
           const tp = t.timePartitioning as { field?: string } | undefined;
@@ -1713,7 +1724,11 @@ export async function startFakeBigQuery(opts: FakeBigQueryOptions = {}): Promise
           return send(res, 200, { kind: 'bigquery#tableDataList', etag: 'x', totalRows: String(all.length), rows: apiRows(t.schema.fields, p.rows, fmtOf(q)), ...(p.pageToken ? { pageToken: p.pageToken } : {}) });
         }
         if (M === 'GET') return send(res, 200, tableResource(key, t));
-        if (M === 'DELETE') { tables.delete(key); return send(res, 204); }
+        if (M === 'DELETE') {
+          if (withheld.has('bigquery.tables.delete')) return sendErr(res, denied('bigquery.tables.delete', `Table ${tableId(key)}`));
+          tables.delete(key);
+          return send(res, 204);
+        }
         if (M === 'PATCH' || M === 'PUT') {
           const b = json();
           const { schema, timePartitioning, tableReference: _r, id: _i, kind: _k, etag: _e, numRows: _n, numBytes: _b, ...meta } = b;

@@ -20,6 +20,8 @@ let dir: string;
 const warnings: string[] = [];
 /** Every socket this process opens while the suite runs (installed before the SDK is loaded). */
 const sockets: string[] = [];
+/** Endpoints of fakes a test starts for itself (their sockets are the fake's too). */
+const otherFakes: string[] = [];
 const realConnect = net.Socket.prototype.connect;
 /** process.umask() without an argument is deprecated: read it by setting and restoring. */
 const readUmask = () => { const m = process.umask(0o022); process.umask(m); return m; };
@@ -187,7 +189,7 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
     await destroy(c);
   });
 
-  it('PUT to the table stage (LOCAL_FS), COPY INTO a temporary table from Parquet, move with PARSE_JSON, REMOVE', async () => {
+  it('PUT to the table stage (encrypted by the SDK, uploaded to the S3 server), COPY INTO a temporary table from Parquet, move with PARSE_JSON, REMOVE', async () => {
     const c = await connect();
     const file = join(dir, 'part 1.parquet'); // a space: the quoted file:// form
     const t0 = Date.UTC(2024, 1, 1);
@@ -206,11 +208,19 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
     const put = await exec(c, `PUT 'file://${file}' @DB.PUBLIC.%EVENTS/run_1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE`);
     expect(put).toEqual([expect.objectContaining({ source: 'part 1.parquet', target: 'part 1.parquet', status: 'UPLOADED' })]);
     expect([...fake.stagedFiles.keys()]).toEqual(['@%DB.PUBLIC.EVENTS/run_1/part 1.parquet']);
+    // What the SDK stored on the S3 server: ciphertext, with the envelope Snowflake's stages carry.
+    const stored = fake.stageStore.s3.storedObjects(fake.stageStore.bucket).filter((o) => o.key.endsWith('/run_1/part 1.parquet'));
+    expect(stored).toHaveLength(1);
+    const plain = readFileSync(file);
+    expect(stored[0]!.body.equals(plain)).toBe(false);
+    expect(stored[0]!.body.length).toBe((Math.floor(plain.length / 16) + 1) * 16); // AES-CBC, PKCS#7
+    expect(stored[0]!.metadata).toMatchObject({ 'x-amz-meta-x-amz-key': expect.any(String), 'x-amz-meta-x-amz-iv': expect.any(String), 'x-amz-meta-x-amz-matdesc': expect.stringMatching(/^\{"smkId":"\d+","queryId":"[^"]+","keySize":"128"\}$/) });
+    expect(fake.stagedFiles.get('@%DB.PUBLIC.EVENTS/run_1/part 1.parquet')).toEqual(plain); // decrypted by the fake
 
     const copySql = "COPY INTO DB.PUBLIC.EVENTS__STAGE_1 FROM @DB.PUBLIC.%EVENTS/run_1/ FILES = ('part 1.parquet') FILE_FORMAT = (TYPE = PARQUET USE_LOGICAL_TYPE = TRUE) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT";
     const copy = await exec(c, copySql);
     expect(copy).toEqual([expect.objectContaining({ status: 'LOADED', rows_parsed: 3, rows_loaded: 3, errors_seen: 0 })]);
-    expect(readUmask()).toBe(startUmask); // the SDK's LOCAL_FS upload set it to 0; the fake's next request restored it
+    expect(readUmask()).toBe(startUmask); // the SDK's (former) LOCAL_FS path set it to 0; the S3 path leaves it alone
     // the same file again: skipped by the load metadata, as on Snowflake
     expect(await exec(c, copySql)).toEqual([{ status: 'Copy executed with 0 files processed.' }]);
     expect(await exec(c, 'SELECT COUNT(*) AS N FROM DB.PUBLIC.EVENTS__STAGE_1')).toEqual([{ N: 3 }]);
@@ -253,6 +263,47 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
     await destroy(c);
   });
 
+  it('a staged file that is not encrypted as the PUT answer said fails the COPY and is a violation: stop() fails', async () => {
+    const own = await startFakeSnowflake({ username: 'tester', password: 'secret' });
+    otherFakes.push(`127.0.0.1:${new URL(own.url).port}`, `127.0.0.1:${own.stageStore.s3.port}`);
+    const c = await connect(own.connectionOptions);
+    await exec(c, 'CREATE TABLE DB.PUBLIC.RAW (ID INTEGER)');
+    const file = join(dir, 'raw.ndjson');
+    writeFileSync(file, '{"ID": 1}\n');
+    await exec(c, `PUT file://${file} @%RAW/in/ AUTO_COMPRESS = FALSE`);
+    const { s3, bucket } = own.stageStore;
+    const [obj] = s3.storedObjects(bucket).filter((o) => o.key.endsWith('/in/raw.ndjson'));
+    expect(obj).toBeDefined();
+    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const raw = new S3Client(s3.clientConfig);
+    const copy = "COPY INTO RAW FROM @%RAW/in/ FILE_FORMAT = (TYPE = JSON) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE";
+    try {
+      // 1. the same bytes uploaded without the encryption envelope (a client that skipped it)
+      await raw.send(new PutObjectCommand({ Bucket: bucket, Key: obj!.key, Body: readFileSync(file), Metadata: { sfc_digest: obj!.metadata['x-amz-meta-sfc_digest']! } }));
+      await expect(exec(c, copy)).rejects.toMatchObject({ code: '091001', message: expect.stringMatching(/raw\.ndjson.*not client-side encrypted/s) });
+      // 2. the envelope kept, the bytes replaced (its digest and padding no longer fit)
+      const envelope = Object.fromEntries(Object.entries(obj!.metadata).filter(([k]) => k.startsWith('x-amz-meta-')).map(([k, v]) => [k.slice('x-amz-meta-'.length), v]));
+      await raw.send(new PutObjectCommand({ Bucket: bucket, Key: obj!.key, Body: Buffer.alloc(obj!.body.length, 7), Metadata: envelope }));
+      await expect(exec(c, copy)).rejects.toMatchObject({ code: '091001', message: expect.stringMatching(/does not decrypt|do not match its sfc-digest/) });
+      expect(own.tables.get('DB.PUBLIC.RAW')!.rows).toEqual([]);
+      expect(own.violations).toHaveLength(2);
+      expect(own.violations[0]).toMatch(/^staged file @%DB\.PUBLIC\.RAW\/in\/raw\.ndjson: it is not client-side encrypted/);
+      // 3. the SDK's own encrypted PUT loads
+      await exec(c, `PUT file://${file} @%RAW/in/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE`);
+      expect(await exec(c, copy)).toEqual([expect.objectContaining({ status: 'LOADED', rows_loaded: 1 })]);
+      // 4. an unencrypted upload next to it that nothing COPYs: found when the fake stops
+      await raw.send(new PutObjectCommand({ Bucket: bucket, Key: obj!.key.replace(/raw\.ndjson$/, 'stray.ndjson'), Body: readFileSync(file) }));
+      await destroy(c);
+    } finally {
+      raw.destroy();
+    }
+    // A suite that let such a file through fails: stop() rejects while violations are recorded.
+    const stopped = await own.stop().then(() => null, (e: unknown) => e as Error);
+    expect(stopped?.message).toMatch(/staged files that were not encrypted as the PUT answer said:\nstaged file @%DB\.PUBLIC\.RAW/);
+    expect(stopped?.message).toMatch(/staged file @%DB\.PUBLIC\.RAW\/in\/stray\.ndjson \(left at stop\): it is not client-side encrypted/);
+    expect(stopped?.message).not.toMatch(/raw\.ndjson \(left at stop\)/); // the SDK's own upload opens
+  });
+
   it('array binds past CLIENT_STAGE_ARRAY_BINDING_THRESHOLD: the SDK falls back to inline binds', async () => {
     const c = await connect();
     await exec(c, 'CREATE TABLE DB.PUBLIC.WIDE (A INTEGER, B VARCHAR, C VARCHAR, D VARCHAR, E VARCHAR, F VARCHAR, G VARCHAR)');
@@ -288,6 +339,9 @@ describe('fake Snowflake, through the real snowflake-sdk', () => {
   it('never opened a socket to anything but the fake (no OCSP, telemetry or cloud-metadata probes)', async () => {
     await new Promise((r) => setTimeout(r, 300)); // the SDK's platform detection times out after 200 ms
     expect(sockets.length).toBeGreaterThan(0);
-    expect(sockets.filter((x) => x !== `127.0.0.1:${new URL(fake.url).port}`)).toEqual([]);
+    // the fake's own two endpoints: its REST API and the S3 server its stages live on (PUT uploads there)
+    const own = [`127.0.0.1:${new URL(fake.url).port}`, `127.0.0.1:${fake.stageStore.s3.port}`, ...otherFakes];
+    expect(sockets.filter((x) => !own.includes(x))).toEqual([]);
+    expect(sockets).toContain(own[1]);
   });
 });

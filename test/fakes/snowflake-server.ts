@@ -27,10 +27,13 @@
  * refuses CREATE STAGE, and the SDK then falls back to sending the binds inline (it logs a warning), so
  * large array-bound INSERTs still work, just never via a bind stage.
  *
- * PUT: the answer's stageInfo is `locationType: 'LOCAL_FS'` with a directory the fake owns; the SDK's
- * file transfer agent copies the file there itself (no encryption, no cloud). `stagedFiles` is a live view
- * of those directories. (LOCAL_FS has no upload-from-stream, which is why the bind stage cannot work.)
- * That SDK path also sets process.umask(0); the fake restores the umask on its next request and at stop().
+ * PUT: answered as Snowflake answers for an AWS-hosted account (snowflake-stage.ts): the stage is a
+ * prefix in a bucket of an S3-compatible server (s3rver over HTTPS, test/support/services.ts) and the
+ * answer carries S3 credentials, its endpoint and the stage's encryption material; the SDK's file
+ * transfer agent encrypts the file (AES-CBC, key wrapped with the master key) and uploads it with its
+ * own S3 client. COPY fetches each file from the S3 server, decrypts it and checks its digest; one that
+ * does not open fails the COPY and lands in `violations` (stop() then fails). `stagedFiles` is a live,
+ * decrypted view of the stages. This needs the test CA trusted (NODE_EXTRA_CA_CERTS, global setup).
  * Only table stages (`@%T`, `@DB.SCHEMA.%T`, with a path) and the user stage `@~` exist.
  *
  * SQL supported (one statement per request; keywords case-insensitive; `?` or `:N` binds; `--`/`/* *\/` comments):
@@ -71,14 +74,13 @@
  * nothing. TEMPORARY tables live in the session and are not in `tables`.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { parquetReadObjects } from 'hyparquet';
+import type { S3Service } from '../support/services.js';
 import { verifySnowflakeJwt } from './snowflake-jwt.js';
+import { startStageStore } from './snowflake-stage.js';
 
 // Must be set before snowflake-sdk is first loaded (platform detection runs at module load).
 process.env.SNOWFLAKE_DISABLE_PLATFORM_DETECTION ??= 'true';
@@ -102,6 +104,7 @@ export interface FakeSnowflakeOptions {
    */
   publicKeys?: Record<string, string>;
 }
+export type SfPrivilege = 'stage write' | 'CREATE TABLE' | 'INSERT' | 'DELETE';
 export interface FakeSnowflake {
   url: string;
   /** Pass to snowflake.createConnection together with username/password (and database/schema/…). */
@@ -109,12 +112,21 @@ export interface FakeSnowflake {
   statements: FakeStatement[];
   /** Permanent tables by fully qualified upper-case name, e.g. 'DB.PUBLIC.EVENTS'. */
   tables: Map<string, FakeTable>;
-  /** Files currently in stages (live), keyed '@%DB.SCHEMA.T/path/file' or '@~/path/file'. */
+  /** Files currently in stages (live, decrypted), keyed '@%DB.SCHEMA.T/path/file' or '@~/path/file'. */
   stagedFiles: Map<string, Buffer>;
+  /** The S3-compatible server (HTTPS) the stages live on, and their bucket. */
+  stageStore: { s3: S3Service; bucket: string };
+  /** Staged files that were not encrypted as the PUT answer said (or whose digest did not match); stop() fails while any. */
+  violations: string[];
   /** Why each refused SNOWFLAKE_JWT login was refused, in order. */
   jwtRefusals: string[];
-  /** Privileges the session's role lacks: 'stage write' refuses PUT and REMOVE (003001), as Snowflake does without them. */
-  withheld: Set<'stage write'>;
+  /**
+   * Privileges the session's role lacks, refused with 003001 (SQL access control error) as Snowflake
+   * does: 'stage write' PUT and REMOVE; 'CREATE TABLE' on the schema, temporary tables included;
+   * 'INSERT' / 'DELETE' on permanent tables (INSERT covers COPY INTO). A session's own temporary
+   * tables are always writable (it owns them).
+   */
+  withheld: Set<SfPrivilege>;
   /** `ALTER USER <user> SET RSA_PUBLIC_KEY = <pem>`. */
   registerPublicKey(user: string, pem: string): void;
   /** Logins seen: user, authenticator, database/schema/warehouse/role asked for. */
@@ -661,45 +673,26 @@ interface Ctx { s: Session; binds: unknown[] }
 type RunResult = { kind: 'rows'; result: QueryResult } | { kind: 'put'; data: Record<string, unknown> };
 
 export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promise<FakeSnowflake> {
-  const root = mkdtempSync(join(tmpdir(), 'fake-snowflake-'));
+  const store = await startStageStore();
   const tables = new Map<string, Table>();
   const statements: FakeStatement[] = [];
   const logins: FakeSnowflake['logins'] = [];
   const jwtRefusals: string[] = [];
-  const withheld = new Set<'stage write'>();
+  const withheld = new Set<SfPrivilege>();
+  const denied = (what: string) => sfErr('003001', '42501', `SQL access control error:\nInsufficient privileges to operate on ${what}`);
+  /** Refuses a write to a permanent table whose privilege is withheld. */
+  const mayWrite = (t: Table, priv: 'INSERT' | 'DELETE') => { if (!t.temporary && withheld.has(priv)) throw denied(`table '${t.name.split('.').pop()}'`); };
   const sessions = new Map<string, Session>();
   const results = new Map<string, { body: unknown; status: string; error?: SfError }>();
-  const stages = new Map<string, string>(); // stage key → directory
   const failures: { match: RegExp | string; err: SfError; times: number }[] = [];
   let nextSession = 1;
-  // The SDK's LOCAL_FS upload calls process.umask(0) in the client (= this test) process: put it back
-  // on our next request and at stop(). (umask cannot be set from worker threads, hence the try.)
-  let umask: number | undefined;
-  try { umask = process.umask(0o022); process.umask(umask); } catch { /* worker thread */ }
-  const restoreUmask = () => { try { if (umask !== undefined) process.umask(umask); } catch { /* worker thread */ } };
 
   // --- stages -------------------------------------------------------------------------------------
-  const stageDir = (key: string) => {
-    let d = stages.get(key);
-    if (!d) {
-      d = join(root, 'stages', `${key.replace(/[^A-Za-z0-9_.-]/g, '_')}-${createHash('sha1').update(key).digest('hex').slice(0, 8)}`);
-      stages.set(key, d);
-    }
-    mkdirSync(d, { recursive: true });
-    return d;
-  };
-  const listFiles = (dir: string, rel = ''): string[] => {
-    if (!existsSync(join(dir, rel))) return [];
-    return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) => {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      return e.isDirectory() ? listFiles(dir, r) : [r];
-    }).sort();
-  };
-  /** A Map that re-reads the stage directories on every read (the SDK writes there after our PUT answer). */
+  /** A Map that re-reads the stages on every read (the SDK uploads after our PUT answer). */
   class StagedFiles extends Map<string, Buffer> {
     sync(): void {
       super.clear();
-      for (const [key, dir] of stages) for (const f of listFiles(dir)) super.set(`${key}/${f}`, readFileSync(join(dir, f)));
+      for (const [k, v] of store.view()) super.set(k, v);
     }
     override get(k: string) { this.sync(); return super.get(k); }
     override has(k: string) { this.sync(); return super.has(k); }
@@ -1079,7 +1072,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
 
   // --- stages: PUT / REMOVE / LIST / COPY ---------------------------------------------------------------------
   /** '@DB.S.%T/path/' → stage key, its directory and the path prefix inside it. */
-  const resolveStage = (s: Session, ref: string): { key: string; dir: string; prefix: string } => {
+  const resolveStage = (s: Session, ref: string): { key: string; prefix: string } => {
     let body = ref.replace(/^@/, '');
     let inQ = false;
     let cut = body.length;
@@ -1089,7 +1082,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     }
     const prefix = body.slice(cut + 1).replace(/^\/+/, '');
     body = body.slice(0, cut);
-    if (body === '~') return { key: '@~', dir: stageDir('@~'), prefix };
+    if (body === '~') return { key: '@~', prefix };
     const p = new Parser(tokenize(body), body);
     const parts: string[] = [];
     let isTable = false;
@@ -1102,14 +1095,13 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     if (!isTable) throw sfErr('002003', '02000', `SQL compilation error:\nStage '${qualify(s, parts, 'STAGE')}' does not exist or not authorized.`);
     const t = findTable(s, parts);
     if (!t) throw sfErr('002003', '02000', `SQL compilation error:\nStage '${qualify(s, parts.slice(0, -1).concat('%' + parts[parts.length - 1]))}' does not exist or not authorized.`);
-    const key = `@%${t.name}`;
-    return { key, dir: stageDir(key), prefix };
+    return { key: `@%${t.name}`, prefix };
   };
   const underPrefix = (f: string, prefix: string) => !prefix || f === prefix.replace(/\/$/, '') || f.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`) || (!prefix.endsWith('/') && f.startsWith(prefix));
   const optStr = (v: OptVal | undefined) => (v === undefined ? undefined : String(v).toUpperCase());
   const optBool = (v: OptVal | undefined, dflt: boolean) => (v === undefined ? dflt : v === true || String(v).toUpperCase() === 'TRUE');
 
-  const put = (s: Session, sql: string): RunResult => {
+  const put = (s: Session, sql: string, queryId: string): RunResult => {
     let rest = sql.trim().replace(/^PUT\s+/i, '');
     let url: string;
     if (rest.startsWith("'")) {
@@ -1129,8 +1121,6 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     const stage = resolveStage(s, st.v);
     const o = p.options();
     p.end();
-    const location = join(stage.dir, stage.prefix);
-    mkdirSync(location, { recursive: true });
     return {
       kind: 'put',
       data: {
@@ -1142,32 +1132,31 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         parallel: typeof o.PARALLEL === 'number' ? o.PARALLEL : 4,
         threshold: 209715200,
         clientShowEncryptionParameter: false,
-        encryptionMaterial: null,
-        stageInfo: { locationType: 'LOCAL_FS', location: location.endsWith('/') ? location : `${location}/`, path: stage.prefix, region: null, storageAccount: null, isClientSideEncrypted: false, creds: {}, presignedUrl: null, endPoint: null },
+        ...store.putAnswer(stage.key, stage.prefix, queryId),
       },
     };
   };
-  const remove = (s: Session, p: Parser): QueryResult => {
+  const remove = async (s: Session, p: Parser): Promise<QueryResult> => {
     const st = p.next();
     if (st.k !== 'stage') throw p.unexpected();
     const stage = resolveStage(s, st.v);
     const o = p.options();
     p.end();
     const re = o.PATTERN !== undefined ? new RegExp(`^(?:${String(o.PATTERN)})$`) : null;
-    const gone = listFiles(stage.dir).filter((f) => underPrefix(f, stage.prefix) && (!re || re.test(f)));
-    for (const f of gone) unlinkSync(join(stage.dir, f));
+    const gone = (await store.list(stage.key)).map((o) => o.name).filter((f) => underPrefix(f, stage.prefix) && (!re || re.test(f)));
+    await store.remove(stage.key, gone);
     return makeResult([{ name: 'name', type: 'VARCHAR' }, { name: 'result', type: 'VARCHAR' }], gone.map((f) => [f, 'removed']));
   };
-  const list = (s: Session, p: Parser): QueryResult => {
+  const list = async (s: Session, p: Parser): Promise<QueryResult> => {
     const st = p.next();
     if (st.k !== 'stage') throw p.unexpected();
     const stage = resolveStage(s, st.v);
     p.options();
     p.end();
-    const files = listFiles(stage.dir).filter((f) => underPrefix(f, stage.prefix));
+    const files = (await store.list(stage.key)).filter((o) => underPrefix(o.name, stage.prefix));
     return makeResult(
       [{ name: 'name', type: 'VARCHAR' }, { name: 'size', type: 'NUMBER(38,0)' }, { name: 'md5', type: 'VARCHAR' }, { name: 'last_modified', type: 'VARCHAR' }],
-      files.map((f) => { const b = readFileSync(join(stage.dir, f)); return [f, b.length, createHash('md5').update(b).digest('hex'), statSync(join(stage.dir, f)).mtime.toUTCString()]; }),
+      files.map((o) => [o.name, o.size, o.md5, o.lastModified.toUTCString()]),
     );
   };
   const decodeFile = async (buf: Buffer, type: string, fmt: Record<string, OptVal>): Promise<Record<string, unknown>[]> => {
@@ -1190,6 +1179,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   const copyInto = async (s: Session, p: Parser): Promise<QueryResult> => {
     p.expectKw('COPY', 'INTO');
     const t = mustTable(s, p.name());
+    mayWrite(t, 'INSERT');
     const targetCols = parseColumnList(p);
     p.expectKw('FROM');
     const st = p.next();
@@ -1203,7 +1193,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     const onError = optStr(o.ON_ERROR) ?? 'ABORT_STATEMENT';
     const force = optBool(o.FORCE, false);
     const cols = (targetCols ?? t.columns.map((c) => c.name)).map((n) => { const c = t.columns.find((x) => x.name === n); if (!c) throw badIdent(n); return c; });
-    const all = listFiles(stage.dir);
+    const all = (await store.list(stage.key)).map((o) => o.name);
     let files: string[];
     if (o.FILES !== undefined) {
       const base = stage.prefix && !stage.prefix.endsWith('/') ? `${stage.prefix}/` : stage.prefix;
@@ -1218,7 +1208,10 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     const report: unknown[][] = [];
     const done: string[] = [];
     for (const f of files) {
-      const buf = readFileSync(join(stage.dir, f));
+      let buf: Buffer;
+      try { buf = await store.read(stage.key, f); } catch (e) {
+        throw sfErr('091001', '58030', `Failed to decrypt file '${stage.key}/${f}' (the fake Snowflake checks every staged file): ${(e as Error).message}`);
+      }
       const mark = `${stage.key}/${f}:${createHash('md5').update(buf).digest('hex')}`;
       if (loaded.has(mark) && !force) continue; // already loaded: skipped silently, as Snowflake's load metadata does
       const recs = await decodeFile(buf, type, fmt);
@@ -1253,7 +1246,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
       report.push([`${stage.key.slice(1)}/${f}`, skipFile ? 'LOAD_FAILED' : errors ? 'PARTIALLY_LOADED' : 'LOADED', recs.length, skipFile ? 0 : fileRows.length, recs.length, errors, firstErr, firstLine, null, null]);
     }
     if (newRows.length || report.length) writeTable(s, t, [...rowsOf(s, t), ...newRows], loaded);
-    if (optBool(o.PURGE, false)) for (const f of done) rmSync(join(stage.dir, f), { force: true });
+    if (optBool(o.PURGE, false)) await store.remove(stage.key, done);
     if (!report.length) return statusResult('Copy executed with 0 files processed.', 0x3000);
     const v = (n: string) => ({ name: n, type: 'VARCHAR' });
     const n = (x: string) => ({ name: x, type: 'NUMBER(38,0)' });
@@ -1261,12 +1254,12 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   };
 
   // --- statements ------------------------------------------------------------------------------------------
-  const run = async (s: Session, sql: string, bindRows: unknown[][]): Promise<RunResult> => {
+  const run = async (s: Session, sql: string, bindRows: unknown[][], queryId: string): Promise<RunResult> => {
     for (const f of failures) {
       if (f.times > 0 && (typeof f.match === 'string' ? sql.toUpperCase().includes(f.match.toUpperCase()) : f.match.test(sql))) { f.times--; throw f.err; }
     }
-    if (withheld.has('stage write') && /^\s*(PUT|REMOVE|RM)\s/i.test(sql)) throw sfErr('003001', '42501', `SQL access control error:\nInsufficient privileges to operate on stage '${/@\S*/.exec(sql)?.[0] ?? ''}'`);
-    if (/^\s*PUT\s/i.test(sql)) return put(s, sql);
+    if (withheld.has('stage write') && /^\s*(PUT|REMOVE|RM)\s/i.test(sql)) throw denied(`stage '${/@\S*/.exec(sql)?.[0] ?? ''}'`);
+    if (/^\s*PUT\s/i.test(sql)) return put(s, sql, queryId);
     if (/^\s*GET\s/i.test(sql)) throw unsupported(sql);
     const p = new Parser(tokenize(sql), sql);
     const ctx: Ctx = { s, binds: bindRows[0] ?? [] };
@@ -1347,6 +1340,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         if (!p.kw('TABLE')) throw unsupported(sql); // includes CREATE STAGE (so the SDK sends array binds inline)
         const ifNot = p.kw('IF', 'NOT', 'EXISTS');
         const key = qualify(s, p.name(), 'CREATE TABLE');
+        if (withheld.has('CREATE TABLE')) throw denied(`schema '${key.split('.')[1]}'`);
         const columns = colDefs(p);
         p.options(); // COMMENT = '…', DATA_RETENTION_TIME_IN_DAYS = …
         p.end();
@@ -1390,6 +1384,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         p.expectKw('FROM');
         const parts = p.name();
         const t = mustTable(s, parts);
+        mayWrite(t, 'DELETE');
         const alias = p.alias();
         const where = p.kw('WHERE') ? p.expr() : undefined;
         p.end();
@@ -1408,6 +1403,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         const overwrite = p.kw('OVERWRITE');
         p.expectKw('INTO');
         const t = mustTable(s, p.name());
+        mayWrite(t, 'INSERT');
         const cols = parseColumnList(p) ?? t.columns.map((c) => c.name);
         const out: Record<string, unknown>[] = [];
         if (p.kw('VALUES')) {
@@ -1431,8 +1427,8 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         return rows(dml('number of rows inserted', out.length, 0x3100));
       }
       case 'COPY': return rows(await copyInto(s, p));
-      case 'REMOVE': case 'RM': p.next(); return rows(remove(s, p));
-      case 'LIST': case 'LS': p.next(); return rows(list(s, p));
+      case 'REMOVE': case 'RM': p.next(); return rows(await remove(s, p));
+      case 'LIST': case 'LS': p.next(); return rows(await list(s, p));
       default: throw unsupported(sql);
     }
   };
@@ -1467,7 +1463,6 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
   };
 
   const handle = async (req: IncomingMessage, url: URL, raw: Buffer): Promise<unknown> => {
-    restoreUmask();
     const body = raw.length ? JSON.parse((req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8')) : {};
     const path = url.pathname;
     if (req.method === 'POST' && path === '/session/v1/login-request') {
@@ -1533,7 +1528,7 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
         if (body.bindStage) throw compileErr('the fake Snowflake does not support stage binding');
         const { rows, recorded } = decodeBinds(body.bindings);
         if (recorded) rec.binds = recorded;
-        const r = await run(s, sql, rows);
+        const r = await run(s, sql, rows, queryId);
         if (r.kind === 'put') answer = ok({ ...r.data, queryId });
         else {
           answer = ok({
@@ -1582,6 +1577,8 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     statements,
     tables,
     stagedFiles,
+    stageStore: { s3: store.s3, bucket: store.bucket },
+    violations: store.violations,
     logins,
     failWhen(match, err = {}, times = 1) {
       failures.push({ match, times, err: sfErr(err.code ?? '100132', err.sqlState ?? 'P0000', err.message ?? 'Injected failure from the fake Snowflake') });
@@ -1590,8 +1587,8 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(root, { recursive: true, force: true });
-      restoreUmask();
+      await store.stop();
+      if (store.violations.length) throw new Error(`fake Snowflake: staged files that were not encrypted as the PUT answer said:\n${store.violations.join('\n')}`);
     },
   };
 }

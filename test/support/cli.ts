@@ -28,4 +28,21 @@ export function cli(args: string[], opts: { env?: Record<string, string | undefi
   });
 }
 
+/**
+ * Runs the built binary as an unprivileged user: as root, as nobody (through setpriv) with only PATH and `env`
+ * in its environment; as any other user, like `cli` with `env`.
+ */
+export function cliUnprivileged(args: string[], env: Record<string, string>): Promise<CliResult> {
+  if (process.getuid?.() !== 0) return cli(args, { env });
+  return new Promise((resolve, reject) => {
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 export const ndjson = (s: string) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));

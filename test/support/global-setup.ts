@@ -1,8 +1,15 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The test CA (test/fakes/tls/ca.pem, name-constrained to 127.0.0.1; its key was not kept). */
+export const TEST_CA = fileURLToPath(new URL('../fakes/tls/ca.pem', import.meta.url));
 
 /**
+ * Every test process trusts the test CA (NODE_EXTRA_CA_CERTS is read when a process starts, so it
+ * is set here, before the workers and the CLI processes they spawn): the fake Snowflake's stage is
+ * an HTTPS S3 endpoint, as snowflake-sdk only uploads over HTTPS.
  * Every test process gets its own HOME and XDG_STATE_HOME, and the suite fails
  * if anything was written under the real user's state dir while it ran.
  */
@@ -25,6 +32,10 @@ export default function setup(): () => void {
   process.env.HOME = home;
   process.env.XDG_STATE_HOME = join(home, '.local', 'state');
   delete process.env.XDG_CONFIG_HOME;
+  const cas = join(home, 'test-ca.pem');
+  const prior = process.env.NODE_EXTRA_CA_CERTS;
+  writeFileSync(cas, `${prior ? `${readFileSync(prior, 'utf8').trim()}\n` : ''}${readFileSync(TEST_CA, 'utf8')}`);
+  process.env.NODE_EXTRA_CA_CERTS = cas;
   return () => {
     rmSync(home, { recursive: true, force: true });
     const after = snapshot(realStateDir);

@@ -34,6 +34,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -388,6 +389,12 @@ export interface S3Options {
    * them as S3 does. Default false: the SDK's default checksums just work.
    */
   rejectAwsChunked?: boolean;
+  /**
+   * Serve HTTPS with this key and certificate (PEM) instead of HTTP. test/fakes/tls/ holds a
+   * certificate for 127.0.0.1 whose CA the test processes trust (NODE_EXTRA_CA_CERTS, set by
+   * test/support/global-setup.ts): for clients that only speak HTTPS, like snowflake-sdk's S3 upload.
+   */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** Options for `new S3Client(...)` that work against this server. */
@@ -401,7 +408,7 @@ export interface S3TestClientConfig {
 }
 
 export interface S3Service {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port> (https:// with `tls`) */
   endpoint: string;
   port: number;
   region: 'us-east-1';
@@ -414,6 +421,8 @@ export interface S3Service {
   /** True while the server is listening. */
   readonly running: boolean;
   createBucket(name: string): Promise<void>;
+  /** The objects of a bucket as stored, read from disk synchronously (complete objects only: the metadata is written last). */
+  storedObjects(bucket: string, prefix?: string): Array<{ key: string; body: Buffer; metadata: Record<string, string> }>;
   /** Multipart uploads begun and neither completed nor aborted, read from disk. */
   pendingUploads(bucket: string): Array<{ key: string; uploadId: string }>;
   /**
@@ -626,7 +635,7 @@ export async function startS3(opts: S3Options = {}): Promise<S3Service> {
   const rejectAwsChunked = opts.rejectAwsChunked ?? false;
 
   let app: Koa | null = null;
-  let http: HttpServer | null = null;
+  let http: HttpServer | HttpsServer | null = null;
   let port = 0;
 
   // s3rver's own run() leaves a listen error unhandled (it never rejects), so
@@ -635,7 +644,7 @@ export async function startS3(opts: S3Options = {}): Promise<S3Service> {
     const a = new S3rver({ port: p, address: HOST, silent: true, directory: dir }) as unknown as Koa;
     patchS3rver(a, dir, rejectAwsChunked);
     await a.configureBuckets();
-    const h = createHttpServer(a.callback() as never);
+    const h = opts.tls ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, a.callback() as never) : createHttpServer(a.callback() as never);
     // The SDK keeps connections alive; do not let idle ones stop a restart.
     h.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
@@ -663,7 +672,7 @@ export async function startS3(opts: S3Options = {}): Promise<S3Service> {
     }
   }
 
-  const endpoint = `http://${HOST}:${port}`;
+  const endpoint = `${opts.tls ? 'https' : 'http'}://${HOST}:${port}`;
   const clientConfig: S3TestClientConfig = {
     region: 'us-east-1', endpoint, forcePathStyle: true,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
@@ -688,6 +697,24 @@ export async function startS3(opts: S3Options = {}): Promise<S3Service> {
     endpoint, port, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', directory: dir, clientConfig,
     get running() { return http !== null; },
     async createBucket(name) { await client.send(new CreateBucketCommand({ Bucket: name })); },
+    storedObjects(bucket, prefix = '') {
+      const OBJ = '._S3rver_object';
+      const walk = (rel: string): string[] => {
+        const abs = join(dir, bucket, rel);
+        if (!existsSync(abs)) return [];
+        return readdirSync(abs, { withFileTypes: true }).flatMap((e) => {
+          const r = rel ? `${rel}/${e.name}` : e.name;
+          if (e.isDirectory()) return r === '._S3rver_uploads' ? [] : walk(r);
+          return e.name.endsWith(OBJ) ? [r.slice(0, -OBJ.length)] : [];
+        });
+      };
+      return walk('').filter((k) => k.startsWith(prefix)).sort().flatMap((key) => {
+        try {
+          const metadata = JSON.parse(readFileSync(join(dir, bucket, `${key}._S3rver_metadata.json`), 'utf8')) as Record<string, string>;
+          return [{ key, body: readFileSync(join(dir, bucket, `${key}${OBJ}`)), metadata }];
+        } catch { return []; } // being written (or removed) right now
+      });
+    },
     pendingUploads(bucket) {
       return readUploads(dir, bucket).map(({ key, uploadId }) => ({ key, uploadId }));
     },

@@ -2,7 +2,7 @@ import { CliError, ExitCode } from '../../errors.js';
 import { openDestination } from '../../run/destinations.js';
 import { openLedger } from '../../run/ledger.js';
 import { stateDir } from '../../run/state-dir.js';
-import { planExport } from '../../run/runner.js';
+import { planExport } from '../../run/plan.js';
 import { loadJobs, retentionWarnings } from './run.js';
 import type { Ctx } from '../context.js';
 
@@ -29,7 +29,7 @@ export async function checkCommand(ctx: Ctx, o: { name?: string; json?: boolean 
   }
   for (const job of jobs) {
     try {
-      const { dest } = await openDestination(ctx, job);
+      const { dest } = await openDestination(ctx, job, { stateDir: stateDir(ctx, cfg.logExports.state_dir) });
       try { await dest.check(); } finally { await dest.close(); }
       await say(`destination ${job.name}`, true, `${job.destType} reachable and writable`);
     } catch (err) {

@@ -5,6 +5,7 @@ import { isValidZone } from '../../util/time.js';
 import * as p from '@clack/prompts';
 import { CliError, ExitCode, usageError } from '../../errors.js';
 import { validateConfig } from '../../config/load.js';
+import { DESTINATION_MODULES } from '../../destination/index.js';
 import type { Ctx } from '../context.js';
 
 function cancelled(v: unknown): asserts v is string | boolean | string[] {
@@ -45,28 +46,18 @@ export async function initCommand(ctx: Ctx, o: { out?: string }): Promise<number
   }
   const name = await p.text({ message: 'Export name', initialValue: 'daily_export', validate: (v) => (/^[A-Za-z0-9][\w.-]*$/.test(v ?? '') ? undefined : 'letters, digits, _ . -') });
   cancelled(name);
-  const destType = await p.select({ message: 'Destination', options: ['file', 's3', 'gcs', 'azure_blob', 'bigquery', 'snowflake', 'redshift', 'postgres'].map((v) => ({ value: v, label: v })) });
+  // The destinations that have questions, in the registry's order.
+  const offered = DESTINATION_MODULES.filter((m) => m.init);
+  const destType = await p.select({ message: 'Destination', options: offered.map((m) => ({ value: m.type, label: m.type })) });
   cancelled(destType);
   const destConfig: Record<string, unknown> = {};
-  const ask = async (key: string, message: string, initialValue?: string) => {
-    const v = await p.text({ message, initialValue });
+  const wizard = offered.find((m) => m.type === destType)!.init!;
+  for (const q of wizard.questions) {
+    const v = await p.text({ message: q.message, initialValue: q.initial });
     cancelled(v);
-    if (v) destConfig[key] = key === 'path' ? resolve(String(v)) : v;
-  };
-  switch (destType) {
-    case 'file': await ask('path', 'Output directory', './exports'); break;
-    case 's3': await ask('bucket', 'Bucket'); await ask('region', 'Region', 'us-east-1'); await ask('prefix', 'Prefix', '{export}/{year}/{month}/{day}/'); break;
-    case 'gcs': await ask('bucket', 'Bucket'); await ask('prefix', 'Prefix', '{export}/{year}/{month}/{day}/'); break;
-    case 'azure_blob': await ask('container', 'Container'); await ask('connection_string', 'Connection string (an env reference)', 'env.AZURE_STORAGE_CONNECTION_STRING'); break;
-    case 'bigquery': await ask('project_id', 'Project id'); await ask('dataset', 'Dataset', 'bifrost'); await ask('table', 'Table', 'request_logs'); break;
-    case 'snowflake':
-      await ask('account', 'Account'); await ask('database', 'Database'); await ask('schema', 'Schema', 'PUBLIC'); await ask('table', 'Table', 'REQUEST_LOGS');
-      destConfig.credentials = { username: 'env.SNOWFLAKE_USER', password: 'env.SNOWFLAKE_PASSWORD' }; break;
-    case 'redshift':
-      await ask('host', 'Host'); await ask('database', 'Database', 'dev'); await ask('table', 'Table', 'request_logs');
-      destConfig.credentials = { username: 'env.REDSHIFT_USER', password: 'env.REDSHIFT_PASSWORD' }; break;
-    case 'postgres': await ask('url', 'Target URL (an env reference)', 'env.EXPORT_DATABASE_URL'); await ask('table', 'Table', 'request_logs'); break;
+    if (v) destConfig[q.key] = q.path ? resolve(String(v)) : v;
   }
+  Object.assign(destConfig, wizard.fixed);
   const format = await p.select({ message: 'Format', options: ['parquet', 'jsonl', 'csv', 'json'].map((v) => ({ value: v, label: v })) });
   cancelled(format);
   const frequency = await p.select({ message: 'Schedule', options: ['daily', 'hourly', 'weekly', 'monthly'].map((v) => ({ value: v, label: v })) });

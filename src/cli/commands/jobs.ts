@@ -63,10 +63,10 @@ export async function jobsRetryCommand(ctx: Ctx, runId: string, o: { json?: bool
     const events = o.json ? { emit: async (e: Record<string, unknown>) => { await ctx.out.write(JSON.stringify(e) + '\n'); } } : null;
     let plan;
     if (r.kind === 'late') {
-      const { planExport } = await import('../../run/runner.js');
+      const { planExport } = await import('../../run/plan.js');
       plan = (await planExport(job, ledger, source, ctx.now(), upTo)).filter((p) => p.kind === 'late' && p.start === r.window_start && p.end === r.window_end);
     } else plan = [{ export: job.name, kind: 'window' as const, start: r.window_start, end: r.window_end }];
-    const res = await executePlan(ctx, job, plan, source, ledger, upTo, events, ctx.now());
+    const res = await executePlan({ ...ctx, events }, job, plan, source, ledger, upTo, ctx.now());
     return res.failed ? (res.failureCode ?? ExitCode.software) : 0;
   } finally {
     await lock.release();

@@ -2,9 +2,12 @@ import { CliError, ExitCode, configError } from '../../errors.js';
 import { buildJob, type ExportJob } from '../../run/job.js';
 import { openLedger } from '../../run/ledger.js';
 import { acquireExportLock } from '../../run/lock.js';
-import { executePlan, planExport, recordScan, type PlannedRun } from '../../run/runner.js';
+import { executePlan, recordScan } from '../../run/runner.js';
+import { nextDue, planExport, type PlannedRun } from '../../run/plan.js';
+import { printError } from '../report-error.js';
 import { stateDir } from '../../run/state-dir.js';
-import { suggest } from '../../config/suggest.js';
+import { windowFilter } from '../../run/window-spec.js';
+import { suggest } from '../../util/suggest.js';
 import { parseTimeArg, isoMs, DAY_MS } from '../../util/time.js';
 import type { Ctx } from '../context.js';
 import type { LoadedConfig } from '../../config/load.js';
@@ -49,7 +52,6 @@ export function retentionWarnings(ctx: Ctx, cfg: LoadedConfig, job: ExportJob, p
 /** `bifrost-logs run`: every due window of every enabled export, oldest first. */
 export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   const now = o.now ? parseTimeArg(o.now, Date.now(), 'UTC', '--now') : ctx.now();
-  (ctx as { now: () => number }).now = () => now;
   const { cfg, jobs } = await loadJobs(ctx, o.names);
   if (!cfg.logExports.enabled) { ctx.log.info('log_exports.enabled is false: nothing to run'); return 0; }
   const active = jobs.filter((j) => j.enabled && (j.schedule || j.oneOff));
@@ -60,11 +62,13 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
   ctx.onClose(() => ledger.close());
   const { source } = await ctx.openSource();
   const events = o.json ? { emit: async (e: Record<string, unknown>) => { await ctx.out.write(JSON.stringify({ time: new Date().toISOString(), ...e }) + '\n'); } } : null;
+  const engine = { ...ctx, events, now: () => now };
 
   let ok = 0;
   let failed = 0;
   let firstCode: number | undefined;
   let locked = 0;
+  let next: { name: string; at: number } | undefined;
   for (const job of active) {
     ctx.signal.throwIfAborted();
     let lock;
@@ -74,7 +78,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       } catch (err) {
         if (err instanceof CliError && err.exitCode === ExitCode.tempFail) {
           locked++;
-          process.stderr.write(`bifrost-logs: ${err.message}\n`);
+          printError(err, { verbose: ctx.log.isVerbose, brief: true });
           await events?.emit({ event: 'locked', export: job.name, error: err.message });
           continue;
         }
@@ -90,7 +94,7 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       retentionWarnings(ctx, cfg, job, plan, now);
       if (o.plan) {
         for (const p of plan) {
-          const est = p.late ? p.late.rows : await source.count({ ...(await import('../../run/export-window.js')).windowFilter(job, p, now) }, { upTo });
+          const est = p.late ? p.late.rows : await source.count(windowFilter(job, p, now), { upTo });
           const line = { export: job.name, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), estimated_rows: est, destination: job.destType };
           await ctx.out.write(o.json ? JSON.stringify(line) + '\n' : `${job.name}\t${p.kind}\t${line.window_start} → ${line.window_end}\t~${est} rows\t→ ${job.destType}\n`);
         }
@@ -100,18 +104,21 @@ export async function runCommand(ctx: Ctx, o: RunOptions): Promise<number> {
       }
       if (!plan.length) {
         ctx.log.verbose(`${job.name}: nothing due`);
-        await recordScan(ctx, job, plan, ledger, events);
+        const at = nextDue(job, ledger, now);
+        if (at !== null && (!next || at < next.at)) next = { name: job.name, at };
+        await recordScan(engine, job, plan, ledger);
         continue;
       }
-      const r = await executePlan(ctx, job, plan, source, ledger, upTo, events, now);
+      const r = await executePlan(engine, job, plan, source, ledger, upTo, now);
       ok += r.ok;
       failed += r.failed;
       if (r.failed) firstCode ??= r.failureCode;
-      else await recordScan(ctx, job, plan, ledger, events);
+      else await recordScan(engine, job, plan, ledger);
     } finally {
       await lock?.release();
     }
   }
+  if (!o.plan && !ok && !failed && !locked) ctx.log.info(next ? `nothing due; next: ${next.name} at ${isoMs(next.at)}` : 'nothing due');
   if (failed && ok) return ExitCode.partial;
   if (failed) return firstCode ?? ExitCode.software;
   if (locked && !ok) return ExitCode.tempFail;

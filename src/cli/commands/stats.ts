@@ -1,7 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import { usageError } from '../../errors.js';
 import { GROUPABLE_FIELDS, TIME_BUCKETS, normaliseMetric } from '../../source/aggregate-sql.js';
-import { suggest } from '../../config/suggest.js';
+import { suggest } from '../../util/suggest.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import type { Ctx } from '../context.js';
 import { formatCell } from '../format-cell.js';
@@ -62,6 +62,5 @@ export async function statsCommand(ctx: Ctx, o: StatsOptions): Promise<number> {
       } else ctx.log.info('--chart draws a time bucket alone; drop the other --group-by fields to chart it');
     }
   }
-  void TIME_BUCKETS;
   return 0;
 }

@@ -5,7 +5,7 @@ import {
 } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import { CliError, ExitCode, configError, destinationError } from '../../errors.js';
-import { withRetry } from '../../run/retry.js';
+import { withRetry } from '../../util/retry.js';
 import { abortError, checkProbeKey, objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
 import type { DestinationEnv, DestinationFactory } from '../types.js';
 import type { AzureBlobConfig } from './schema.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secretString } from '../../config/zod-helpers.js';
+import { secretString } from '../../util/secret-string.js';
 
 export const azureBlobConfigSchema = z.strictObject({
   container: z.string().min(1),

@@ -9,7 +9,7 @@ import { StagedParts, assertLoadFormat, spoolPart } from '../warehouse/staging.j
 import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
 import { createBigQueryClient, readServiceAccountKey } from './client.js';
 import { checkSql, commitSql } from './commit-sql.js';
-import { bigqueryDialect, stageType, tableFields, windowParams, type BqTableRef, type LoadFormat } from './dialect.js';
+import { bigqueryDialect, bqTable, stageType, tableFields, windowParams, type BqTableRef, type LoadFormat } from './dialect.js';
 import { ensureTarget } from './target.js';
 import { statusOf } from './errors.js';
 import { BigQueryApi } from './jobs.js';
@@ -79,14 +79,35 @@ class BigQueryDestination implements Destination {
     } catch (err) {
       throw this.api.fail('read the table', err);
     }
-    // Dry runs prove bigquery.jobs.create and, on an existing table, the DML right the commit's
-    // statements need (bigquery.tables.updateData), and that they run on this table, changing nothing.
-    const statements = meta ? checkSql(this.target, (meta.schema?.fields ?? []).map((f) => String(f.name).toLowerCase())) : ['SELECT 1 AS probe'];
+    // Every run creates its staging table in the dataset, loads it and drops it: a probe table made
+    // the same way (it expires on its own) proves bigquery.tables.create, its removal
+    // bigquery.tables.delete. Dry runs of the commit's DML prove bigquery.jobs.create (load jobs
+    // need no more) and bigquery.tables.updateData, on the probe (where the stage and a new target
+    // live) and on an existing target (there the commit's own window DELETE and request_id rule
+    // too), without changing anything.
+    const probe = { ...this.stageRef, tableId: `${this.stageRef.tableId}_check` };
+    try {
+      await this.api.createTable(probe, {
+        schema: { fields: [{ name: 'probe', type: 'INTEGER' }] }, expirationTime: String(Date.now() + STAGE_TTL_MS), labels: { created_by: 'bifrost-logs', purpose: 'staging' },
+      });
+    } catch (err) {
+      throw this.api.fail('create a staging table', err);
+    }
+    const statements = [`DELETE FROM ${bqTable(probe)} WHERE FALSE`, ...(meta ? checkSql(this.target, (meta.schema?.fields ?? []).map((f) => String(f.name).toLowerCase())) : [])];
+    let dryErr: unknown;
     try {
       for (const sql of statements) await this.api.dryRun(sql, windowParams({ start: 0, end: 3_600_000 }));
     } catch (err) {
-      throw this.api.fail('dry-run a query', err);
+      dryErr = err;
     }
+    try {
+      await this.api.call(async () => {
+        try { await this.api.table(probe).delete(); } catch (err) { if (statusOf(err) !== 404) throw err; }
+      }, { attempts: 3 });
+    } catch (err) {
+      if (!dryErr) throw this.api.fail('drop a staging table', err);
+    }
+    if (dryErr) throw this.api.fail('dry-run a query', dryErr);
   }
 
   /** Creates this run's staging table (once per commit cycle); it expires on its own should the run die. */

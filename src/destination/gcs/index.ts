@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IdempotencyStrategy, Storage, type File, type StorageOptions } from '@google-cloud/storage';
 import { CliError, ExitCode, destinationError } from '../../errors.js';
-import { withRetry } from '../../run/retry.js';
+import { withRetry } from '../../util/retry.js';
 import { abortError, checkProbeKey, objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
 import type { DestinationEnv, DestinationFactory } from '../types.js';
 import { keyCredentials, keyUniverse, readServiceAccountKey, type ServiceAccountKey } from '../google-key.js';

@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CliError, ExitCode, destinationError } from '../../errors.js';
-import { withRetry } from '../../run/retry.js';
+import { withRetry } from '../../util/retry.js';
 import { abortError, checkProbeKey, objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
 import type { DestinationEnv, DestinationFactory } from '../types.js';
 import type { S3Config } from './schema.js';

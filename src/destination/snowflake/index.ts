@@ -80,14 +80,21 @@ class SnowflakeDestination implements Destination {
       } finally {
         await probeFile.discard();
       }
-      const cols = await this.columns(c);
-      if (cols.size) {
-        await this.s.exec(c, `SELECT COUNT(*) AS N FROM ${sfTable(this.ref)} WHERE 1 = 0`);
-      } else {
-        // A TEMPORARY table is visible to this session only: it proves CREATE TABLE on the schema.
-        const probe = { ...this.ref, table: `${this.cfg.table}__CHECK_${this.runId.toUpperCase()}` };
-        await this.s.exec(c, `CREATE TEMPORARY TABLE ${sfTable(probe)} (PROBE INTEGER)`);
-        await this.s.exec(c, `DROP TABLE IF EXISTS ${sfTable(probe)}`);
+      // Every run creates its stage table in the schema: a TEMPORARY table (visible to this session
+      // only) proves CREATE TABLE there, and the target's creation when it is missing.
+      const probe = { ...this.ref, table: `${this.cfg.table}__CHECK_${this.runId.toUpperCase()}` };
+      await this.s.exec(c, `CREATE TEMPORARY TABLE ${sfTable(probe)} (PROBE INTEGER)`);
+      await this.s.exec(c, `DROP TABLE IF EXISTS ${sfTable(probe)}`);
+      if ((await this.columns(c)).size) {
+        // The commit's DELETE and INSERT … SELECT on the target, on no rows and rolled back.
+        const t = sfTable(this.ref);
+        await this.s.exec(c, 'BEGIN');
+        try {
+          await this.s.exec(c, `DELETE FROM ${t} WHERE 1 = 0`);
+          await this.s.exec(c, `INSERT INTO ${t} SELECT * FROM ${t} WHERE 1 = 0`);
+        } finally {
+          await this.s.exec(c, 'ROLLBACK').catch(() => {});
+        }
       }
     } catch (err) {
       throw this.s.fail('check snowflake', err);

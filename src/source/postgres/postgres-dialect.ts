@@ -49,6 +49,11 @@ export function createPostgresDialect(): AggregateDialect {
       params.push(`%${escapeLike(needle)}%`);
       return `${column} ILIKE $${params.length} ESCAPE '\\'`;
     },
+    search(params, column, text) {
+      // Bifrost's Postgres search (rdb.go): whole words, in any order, over the first 250,000 characters.
+      params.push(text);
+      return `to_tsvector('simple', left(${column}, 250000)) @@ plainto_tsquery('simple', $${params.length})`;
+    },
     bucket(kind: TimeBucket, zone: string, params) {
       params.push(zone);
       const local = `("timestamp" AT TIME ZONE $${params.length}::text)`;

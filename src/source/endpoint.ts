@@ -1,4 +1,4 @@
-import { LEGACY_OBJECT_TYPES } from '../source/schema.js';
+import { LEGACY_OBJECT_TYPES } from './schema.js';
 
 type Route = readonly [endpoint: string, method: 'GET' | 'POST' | 'DELETE'];
 
