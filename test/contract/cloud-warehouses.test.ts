@@ -416,6 +416,7 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
         const t = `\`${fake.projectId}.${BQ_DATASET}.checked_raw\``;
         const win = '`timestamp` >= @window_start AND `timestamp` < @window_end';
         expect(fake.jobs.slice(from).map((j) => [j.configuration?.dryRun, j.configuration?.query?.query])).toEqual([
+          [true, expect.stringMatching(/^DELETE FROM `[^`]+\.checked_raw__stage_\w+_check` WHERE FALSE$/)],
           [true, `DELETE FROM ${t} WHERE FALSE`],
           [true, `DELETE FROM ${t} WHERE ${win}`],
           [true, `DELETE FROM ${t} WHERE \`request_id\` IN (SELECT \`request_id\` FROM ${t} WHERE ${win}) AND NOT (${win})`],
