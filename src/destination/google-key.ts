@@ -1,7 +1,26 @@
 import { readFile } from 'node:fs/promises';
 import { configError } from '../errors.js';
 
-export interface ServiceAccountKey { client_email?: string; private_key?: string; project_id?: string; type?: string }
+export interface ServiceAccountKey { client_email?: string; private_key?: string; project_id?: string; type?: string; universe_domain?: string }
+
+/** Google's own universe (what the SDKs assume). */
+export const DEFAULT_UNIVERSE = 'googleapis.com';
+
+/**
+ * The SDK credentials of a key: its email and private key, and the universe
+ * it belongs to (`universe_domain`, as Google writes into every key). In
+ * googleapis.com the SDK exchanges a signed JWT for an OAuth token; in any
+ * other universe it sends the self-signed JWT itself, as Google documents.
+ */
+export function keyCredentials(key: ServiceAccountKey): { client_email?: string; private_key?: string; universe_domain?: string } {
+  return { client_email: key.client_email, private_key: key.private_key, ...(key.universe_domain ? { universe_domain: key.universe_domain } : {}) };
+}
+
+/** The key's universe when it is not Google's own (the client then talks to that universe). */
+export function keyUniverse(key: ServiceAccountKey | undefined): string | undefined {
+  const u = key?.universe_domain;
+  return u && u !== DEFAULT_UNIVERSE ? u : undefined;
+}
 
 /**
  * `credentials.service_account_key` of the Google destinations: the key's JSON

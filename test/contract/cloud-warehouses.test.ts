@@ -7,15 +7,15 @@ import { startFakeSnowflake, type FakeSnowflake } from '../fakes/snowflake-serve
 import { startFakeBigQuery, type FakeBigQuery } from '../fakes/bigquery-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliError } from '../../src/errors.js';
-import { createSnowflakeDestination, copySql, insertFromStageSql, loadPath, putSql, sfTableStage } from '../../src/destination/snowflake/index.js';
+import { createSnowflakeDestination, copySql, moveStageSql, loadPath, putSql, sfTableStage } from '../../src/destination/snowflake/index.js';
 import { commitSql, createBigQueryDestination, stageType } from '../../src/destination/bigquery/index.js';
 import '../fakes/gcs-server.js';
-import { tableLayout } from '../../src/destination/sql-table.js';
+import { tableLayout } from '../../src/destination/warehouse/layout.js';
 import type { BigQueryConfig } from '../../src/destination/bigquery/schema.js';
 
-import { W1, W2, SCHEMA, TRICKY, records, decodePart, deliver, silentLog, contract, SF_PASSWORD, SF_DB, SF_SCHEMA, snowflakeRowsOf, fakeSnowflakeHarness, BQ_DATASET, bigqueryRowsOf, fakeBigQueryHarness } from './warehouse-contract.js';
+import { W1, W2, SCHEMA, TRICKY, records, decodePart, deliver, silentLog, SF_PASSWORD, SF_DB, SF_SCHEMA, snowflakeRowsOf, BQ_DATASET, bigqueryRowsOf } from './warehouse-contract.js';
 
-/** The contract body of warehouse-contract.ts against the local REST servers, through the real SDKs. */
+/** What only BigQuery and Snowflake do (their load paths, jobs and logins); the contract itself runs in warehouses.test.ts. */
 
 describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () => {
   let fake: FakeSnowflake;
@@ -28,8 +28,6 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     await fake?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
-
-  describe('contract', () => contract(fakeSnowflakeHarness(() => fake, () => tmp)));
 
   it('small windows: array-bound INSERT into a temporary stage, then BEGIN; DELETE; INSERT … SELECT; COMMIT', async () => {
     const dest = await createSnowflakeDestination({
@@ -54,11 +52,15 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       const bound = inserts.flatMap((s) => s.binds as unknown[][]);
       expect(bound.map((b) => b[1]).sort()).toEqual(rs.map((r) => r.request_id).sort());
       expect(bound.flat().every((v) => v === null || typeof v === 'string')).toBe(true);
-      expect(sql.slice(begin, begin + 4).map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual(['BEGIN', 'DELETE FROM', 'INSERT INTO', 'COMMIT']);
+      expect(sql.slice(begin, begin + 5).map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual(['BEGIN', 'DELETE FROM', 'INSERT INTO', 'DELETE FROM', 'COMMIT']);
       expect(sql[begin + 1]).toBe('DELETE FROM BL_TEST.PUBLIC.SQL_SMALL WHERE "TIMESTAMP" >= TO_TIMESTAMP_TZ(?) AND "TIMESTAMP" < TO_TIMESTAMP_TZ(?)');
       expect(st[begin + 1]!.binds).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
       expect(sql[begin + 2]).toMatch(/^INSERT INTO BL_TEST\.PUBLIC\.SQL_SMALL \(.*\) SELECT s\."TIMESTAMP", .*COALESCE\(TRY_PARSE_JSON\(s\."PARAMS"\), TO_VARIANT\(s\."PARAMS"\)\).* FROM BL_TEST\.PUBLIC\.SQL_SMALL__STAGE_\w+ s$/);
-      expect(sql.slice(begin + 4).some((s) => /^DROP TABLE IF EXISTS \S+__STAGE_/.test(s))).toBe(true);
+      // Each request_id once: the window's ids leave every other window, in the same transaction.
+      const win = '"TIMESTAMP" >= TO_TIMESTAMP_TZ(?) AND "TIMESTAMP" < TO_TIMESTAMP_TZ(?)';
+      expect(sql[begin + 3]).toBe(`DELETE FROM BL_TEST.PUBLIC.SQL_SMALL WHERE "REQUEST_ID" IN (SELECT "REQUEST_ID" FROM BL_TEST.PUBLIC.SQL_SMALL WHERE ${win}) AND NOT (${win})`);
+      expect(st[begin + 3]!.binds).toEqual([W1.start, W1.end, W1.start, W1.end].map((ms) => new Date(ms).toISOString()));
+      expect(sql.slice(begin + 5).some((s) => /^DROP TABLE IF EXISTS \S+__STAGE_/.test(s))).toBe(true);
       expect(sql.some((s) => /^(PUT|COPY|REMOVE)\b/.test(s))).toBe(false);
       expect(fake.tables.get(`${SF_DB}.${SF_SCHEMA}.SQL_SMALL`)!.rows).toHaveLength(12);
       // The session's logins name the configured database, schema and warehouse.
@@ -94,7 +96,7 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
       expect(copy).toMatch(/^COPY INTO BL_TEST\.PUBLIC\.SQL_BIG__STAGE_\w+ FROM @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/ FILES = \('[^']+\.parquet', '[^']+\.parquet', '[^']+\.parquet'\) FILE_FORMAT = \(TYPE = PARQUET USE_LOGICAL_TYPE = TRUE\) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT$/);
       const begin = sql.indexOf('BEGIN');
       expect(sql.indexOf(copy)).toBeLessThan(begin);
-      expect(sql.slice(begin, begin + 4).map((s) => s.split(' ')[0])).toEqual(['BEGIN', 'DELETE', 'INSERT', 'COMMIT']);
+      expect(sql.slice(begin, begin + 5).map((s) => s.split(' ')[0])).toEqual(['BEGIN', 'DELETE', 'INSERT', 'DELETE', 'COMMIT']);
       expect(sql.slice(begin).some((s) => /^REMOVE @~\/bifrost_logs_BL_TEST_PUBLIC_SQL_BIG_\w+\/$/.test(s))).toBe(true);
       expect(sql.some((s) => /^INSERT INTO \S+__STAGE_\w+ .*VALUES/.test(s))).toBe(false);
       // The uploaded bytes are the parts: 45 rows, decoded independently.
@@ -222,11 +224,13 @@ describe('snowflake destination (snowflake-sdk against the fake Snowflake)', () 
     expect(sfTableStage(t, 'r1')).toBe('@~/bifrost_logs_D_S_T_r1/');
     expect(putSql('/tmp/a b/x.parquet', t, 'r1')).toBe("PUT 'file:///tmp/a b/x.parquet' @~/bifrost_logs_D_S_T_r1/ AUTO_COMPRESS = FALSE OVERWRITE = TRUE");
     expect(copySql({ ...t, table: 'T__STAGE_R1' }, t, 'r1', ["o'k.parquet"])).toContain("FILES = ('o''k.parquet')");
-    const late = insertFromStageSql(t, { ...t, table: 'ST' }, tableLayout(SCHEMA, false), { late: true, window: W1 });
-    expect(late.sqlText).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID"\)$/);
-    const agg = insertFromStageSql(t, { ...t, table: 'ST' }, tableLayout([{ name: 'provider', type: 'string', nullable: true }], true), { late: false, window: W1 });
-    expect(agg.sqlText).toBe('INSERT INTO D.S.T ("PROVIDER", "WINDOW_START", "WINDOW_END") SELECT s."PROVIDER", TO_TIMESTAMP_TZ(?), TO_TIMESTAMP_TZ(?) FROM D.S.ST s');
-    expect(agg.binds).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
+    const late = moveStageSql(t, { ...t, table: 'ST' }, tableLayout(SCHEMA, false), { late: true, window: W1 });
+    // Bounded by the window: the lookup reads the window's rows only.
+    expect(late.text).toMatch(/ WHERE NOT EXISTS \(SELECT 1 FROM D\.S\.T x WHERE x\."REQUEST_ID" = s\."REQUEST_ID" AND x\."TIMESTAMP" >= TO_TIMESTAMP_TZ\(\?\) AND x\."TIMESTAMP" < TO_TIMESTAMP_TZ\(\?\)\)$/);
+    expect(late.values).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
+    const agg = moveStageSql(t, { ...t, table: 'ST' }, tableLayout([{ name: 'provider', type: 'string', nullable: true }], true), { late: false, window: W1 });
+    expect(agg.text).toBe('INSERT INTO D.S.T ("PROVIDER", "WINDOW_START", "WINDOW_END") SELECT s."PROVIDER", TO_TIMESTAMP_TZ(?), TO_TIMESTAMP_TZ(?) FROM D.S.ST s');
+    expect(agg.values).toEqual([new Date(W1.start).toISOString(), new Date(W1.end).toISOString()]);
   });
 });
 
@@ -242,9 +246,6 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
     await fake?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
-
-  describe('contract, NDJSON loads', () => contract(fakeBigQueryHarness(() => fake, () => tmp, 'jsonl')));
-  describe('contract, Parquet loads', () => contract(fakeBigQueryHarness(() => fake, () => tmp, 'parquet')));
 
   const make = (table: string, over: Partial<BigQueryConfig> = {}) => createBigQueryDestination({
     project_id: fake.projectId, dataset: BQ_DATASET, table, api_endpoint: fake.apiEndpoint,
@@ -263,6 +264,8 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
       expect(await second.countWindow!(W1)).toBe(10);
       const sql = fake.jobs.map((j) => String(j.configuration?.query?.query ?? '')).join('\n');
       expect(sql).toContain('SAFE.PARSE_JSON');
+      // The late rows' lookup is bounded by the window's time range, so it reads the window's partition only.
+      expect(sql).toContain('WHERE NOT EXISTS (SELECT 1 FROM `' + fake.projectId + '.' + BQ_DATASET + '.json_then_parquet` AS x WHERE x.`request_id` = s.`request_id` AND x.`timestamp` >= @window_start AND x.`timestamp` < @window_end)');
     } finally { await second.close(); }
   });
 
@@ -296,6 +299,8 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
         'BEGIN TRANSACTION;',
         `DELETE FROM \`${fake.projectId}.${BQ_DATASET}.jobs_ndjson\` WHERE \`timestamp\` >= @window_start AND \`timestamp\` < @window_end;`,
         expect.stringMatching(new RegExp(`^INSERT INTO \`${fake.projectId}\\.${BQ_DATASET}\\.jobs_ndjson\` \\(\`timestamp\`, \`request_id\`, .*\\) SELECT s\\.\`timestamp\`, .* FROM \`${fake.projectId}\\.${BQ_DATASET}\\.${stage}\` AS s;$`)),
+        // Each request_id once: the window's ids leave every other window, in the same transaction.
+        `DELETE FROM \`${fake.projectId}.${BQ_DATASET}.jobs_ndjson\` WHERE \`request_id\` IN (SELECT \`request_id\` FROM \`${fake.projectId}.${BQ_DATASET}.jobs_ndjson\` WHERE \`timestamp\` >= @window_start AND \`timestamp\` < @window_end) AND NOT (\`timestamp\` >= @window_start AND \`timestamp\` < @window_end);`,
         'COMMIT TRANSACTION;',
       ]);
       expect(q.queryParameters).toEqual([
@@ -401,6 +406,25 @@ describe('bigquery destination (@google-cloud/bigquery against the fake BigQuery
       } finally {
         await dml.close();
         fake.tables.delete(`${BQ_DATASET}.checked_dml`);
+      }
+      // On a table of raw records, the commit's own window DELETE and request_id rule are dry-run as well.
+      fake.tables.set(`${BQ_DATASET}.checked_raw`, { schema: { fields: [{ name: 'timestamp', type: 'TIMESTAMP', mode: 'NULLABLE' }, { name: 'request_id', type: 'STRING', mode: 'NULLABLE' }] as never }, rows: [], metadata: { creationTime: String(Date.now()) } });
+      const raw = await make('checked_raw');
+      try {
+        const from = fake.jobs.length;
+        await raw.check();
+        const t = `\`${fake.projectId}.${BQ_DATASET}.checked_raw\``;
+        const win = '`timestamp` >= @window_start AND `timestamp` < @window_end';
+        expect(fake.jobs.slice(from).map((j) => [j.configuration?.dryRun, j.configuration?.query?.query])).toEqual([
+          [true, expect.stringMatching(/^DELETE FROM `[^`]+\.checked_raw__stage_\w+_check` WHERE FALSE$/)],
+          [true, `DELETE FROM ${t} WHERE FALSE`],
+          [true, `DELETE FROM ${t} WHERE ${win}`],
+          [true, `DELETE FROM ${t} WHERE \`request_id\` IN (SELECT \`request_id\` FROM ${t} WHERE ${win}) AND NOT (${win})`],
+        ]);
+        expect(fake.tables.get(`${BQ_DATASET}.checked_raw`)!.rows).toEqual([]);
+      } finally {
+        await raw.close();
+        fake.tables.delete(`${BQ_DATASET}.checked_raw`);
       }
       const missing = await make('checked', { dataset: 'no_such_dataset' });
       const err = await missing.check().then(() => null, (e: unknown) => e);

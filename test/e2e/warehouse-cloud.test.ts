@@ -205,8 +205,11 @@ describe('export --dest bigquery', () => {
   it('flags only: the table holds exactly the window\'s completed rows after each of two runs', async () => {
     const fake = await startFakeBigQuery({ datasets: ['logs'] });
     try {
+      // Application-default credentials (GOOGLE_APPLICATION_CREDENTIALS), as a machine with gcloud set up has them.
+      const adc = join(dir, 'adc-key.json');
+      writeFileSync(adc, JSON.stringify(fake.credentials));
       for (let run = 1; run <= 2; run++) {
-        const r = await cli([...args(fake, 'requests'), '--state-dir', join(dir, 'state-bq-flags')], { env: noAdc() });
+        const r = await cli([...args(fake, 'requests'), '--state-dir', join(dir, 'state-bq-flags')], { env: { ...noAdc(), GOOGLE_APPLICATION_CREDENTIALS: adc } });
         expect(r.code, `run ${run}: ${r.stderr}`).toBe(0);
         expect(r.stderr).not.toMatch(/MetadataLookupWarning|NodeVersionSupportWarning|DeprecationWarning|ExperimentalWarning/);
         expectWindow(fake, 'requests', run);
@@ -280,6 +283,10 @@ describe('export --dest bigquery', () => {
   it('check with one permission withheld (tables.create, tables.delete, jobs.create, tables.updateData): exit 78, one FAIL line naming it', async () => {
     const fake = await startFakeBigQuery({ datasets: ['logs'] });
     try {
+      // Application-default credentials (the fake's key), as a machine with gcloud set up has them.
+      const adc = join(dir, 'adc-check-key.json');
+      writeFileSync(adc, JSON.stringify(fake.credentials));
+      const withAdc = () => ({ ...noAdc(), GOOGLE_APPLICATION_CREDENTIALS: adc });
       const cfgPath = join(dir, 'bq-check.config.json');
       writeFileSync(cfgPath, JSON.stringify({
         source: { path: dbPath },
@@ -287,16 +294,16 @@ describe('export --dest bigquery', () => {
       }));
       const state = join(dir, 'state-bq-check');
       // A first run makes the target, so check dry-runs the commit's DML on it too.
-      const r = await cli(['export', '--config', cfgPath, '--name', 'bq_check', '--state-dir', state, '--since', new Date(since).toISOString(), '--until', new Date(until).toISOString()], { env: noAdc() });
+      const r = await cli(['export', '--config', cfgPath, '--name', 'bq_check', '--state-dir', state, '--since', new Date(since).toISOString(), '--until', new Date(until).toISOString()], { env: withAdc() });
       expect(r.code, r.stderr).toBe(0);
-      const ok = await cli(['check', 'bq_check', '--config', cfgPath, '--state-dir', state], { env: noAdc() });
+      const ok = await cli(['check', 'bq_check', '--config', cfgPath, '--state-dir', state], { env: withAdc() });
       expect(ok.code, ok.stderr + ok.stdout).toBe(0);
       const before = [...fake.tables.keys()].sort();
       expect(before).toEqual(['logs.checked']);
       for (const perm of ['bigquery.tables.create', 'bigquery.tables.delete', 'bigquery.jobs.create', 'bigquery.tables.updateData'] as const) {
         fake.withheld.add(perm);
         try {
-          const c = await cli(['check', 'bq_check', '--config', cfgPath, '--state-dir', state], { env: noAdc() });
+          const c = await cli(['check', 'bq_check', '--config', cfgPath, '--state-dir', state], { env: withAdc() });
           expect(c.code, `${perm}: ${c.stderr}${c.stdout}`).toBe(78);
           const fails = c.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
           expect(fails, perm).toHaveLength(1);

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 // The fake first: it switches google-auth-library's metadata-server probe off.
 import { startFakeBigQuery, type FakeBigQuery } from './bigquery-server.js';
+import { FAKE_UNIVERSE } from './gcs-server.js';
 import { BigQuery, type Job, type TableField } from '@google-cloud/bigquery';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,9 +18,8 @@ let tmp: string;
 
 /** How the product must construct the client for a custom endpoint with a service-account key. */
 function client(f: FakeBigQuery, key: { client_email: string; private_key: string } = f.credentials, extra: Record<string, unknown> = {}): BigQuery {
-  const c = new BigQuery({ projectId: f.projectId, apiEndpoint: f.apiEndpoint, credentials: { client_email: key.client_email, private_key: key.private_key }, ...extra });
-  (c as unknown as { authClient: { useJWTAccessWithScope: boolean } }).authClient.useJWTAccessWithScope = true;
-  return c;
+  // The key's universe (not googleapis.com) makes the SDK send its self-signed JWT, as in any other universe.
+  return new BigQuery({ projectId: f.projectId, apiEndpoint: f.apiEndpoint, credentials: { client_email: key.client_email, private_key: key.private_key, universe_domain: FAKE_UNIVERSE }, ...extra });
 }
 
 const TARGET_FIELDS: TableField[] = [

@@ -6,13 +6,13 @@
  *
  * POINTING THE SDK HERE (what the product code must do with `api_endpoint`):
  *   const bq = new BigQuery({ projectId: fake.projectId, apiEndpoint: fake.apiEndpoint,
- *                             credentials: { client_email, private_key } });
- *   (bq as any).authClient.useJWTAccessWithScope = true;   // before the first request
+ *                             credentials: { client_email, private_key, universe_domain } });
  * The BigQuery client always authenticates (unlike Storage it has no "custom endpoint ⇒ no auth"
- * rule). With a service-account key and useJWTAccessWithScope it signs its own JWT (RS256, iss =
- * client_email, scope = bigquery) and sends it as the bearer token: no token server is involved.
- * Without useJWTAccessWithScope it would ask https://oauth2.googleapis.com/token (hard-coded in
- * google-auth-library 10; a key's token_uri is ignored), which fails offline. Without any
+ * rule). `fake.credentials` is a key of its own universe (`universe_domain`, as every Google key
+ * names one): outside googleapis.com google-auth-library signs its own JWT (RS256, iss =
+ * client_email, scope = bigquery) and sends it as the bearer token, so no token server is
+ * involved. A googleapis.com key would be exchanged at https://oauth2.googleapis.com/token
+ * (hard-coded in google-auth-library 10; a key's token_uri is ignored), which fails offline. Without any
  * credentials, application-default credentials are looked up; importing this module sets
  * METADATA_SERVER_DETECTION=none (unless set) so that ends at once in "Could not load the default
  * credentials", after which the SDK sends the request unauthenticated.

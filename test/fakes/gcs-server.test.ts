@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CRC32C, IdempotencyStrategy, Storage, type StorageOptions } from '@google-cloud/storage';
-import { crc32c, startFakeGcs, type FakeGcs } from './gcs-server.js';
+import { FAKE_UNIVERSE, crc32c, startFakeGcs, type FakeGcs } from './gcs-server.js';
 
 /** The real SDK against the fake, over HTTP. */
 
@@ -186,10 +186,9 @@ describe('the fake GCS server with the real @google-cloud/storage', () => {
       const make = (key: { client_email: string; private_key: string }) => {
         const s = new Storage({
           apiEndpoint: g.apiEndpoint, projectId: 'test', useAuthWithCustomEndpoint: true, retryOptions: { autoRetry: false },
-          credentials: { client_email: key.client_email, private_key: key.private_key },
+          // Self-signed JWTs (the key's own universe) instead of an OAuth token from oauth2.googleapis.com.
+          credentials: { client_email: key.client_email, private_key: key.private_key, universe_domain: FAKE_UNIVERSE },
         });
-        // Self-signed JWTs instead of an OAuth token from oauth2.googleapis.com (unreachable here).
-        (s.authClient as unknown as { useJWTAccessWithScope: boolean }).useJWTAccessWithScope = true;
         return s;
       };
       const s = make(g.credentials);

@@ -8,10 +8,11 @@
  *     a custom endpoint makes the SDK send no credentials at all (customEndpoint
  *     without useAuthWithCustomEndpoint; resumable uploads use plain gaxios);
  *   new Storage({ apiEndpoint, projectId, credentials: fake.credentials, useAuthWithCustomEndpoint: true })
- *     + `(storage.authClient as any).useJWTAccessWithScope = true` before the first request:
- *     requests carry a self-signed JWT (RS256, iss = client_email, scope) that this server verifies.
- *     Without useJWTAccessWithScope the SDK would fetch an OAuth token from
- *     https://www.googleapis.com/oauth2/v4/token (hard-coded), which fails offline.
+ *     the fake's keys belong to their own universe (`universe_domain`, FAKE_UNIVERSE), as a key of
+ *     any universe other than googleapis.com does: google-auth-library then sends a self-signed JWT
+ *     (RS256, iss = client_email, scope) instead of exchanging it at Google's token endpoint
+ *     (https://oauth2.googleapis.com/token, hard-coded: a key's token_uri is not read), and this
+ *     server verifies that JWT. No SDK setting is touched.
  * A request with a bad Authorization header (unknown key, bad signature, expired) gets 401 authError;
  * one without the header is accepted unless `requireAuth` is set.
  *
@@ -54,6 +55,9 @@ process.env.METADATA_SERVER_DETECTION ??= 'none';
 /** Google's discovery document for the Cloud Storage JSON API v1 (origin: discovery/README.md). */
 const DISCOVERY = loadDiscovery('storage.v1.json');
 
+/** The universe of the fakes' service-account keys (no Google universe is named so). */
+export const FAKE_UNIVERSE = 'bifrost-logs-fake.test';
+
 export interface FakeServiceAccountKey {
   type: 'service_account';
   project_id: string;
@@ -62,6 +66,8 @@ export interface FakeServiceAccountKey {
   client_email: string;
   client_id: string;
   auth_uri: string;
+  /** The universe the key belongs to (Google writes `googleapis.com` into its own keys). */
+  universe_domain: string;
   token_uri: string;
 }
 
@@ -75,7 +81,7 @@ export function createFakeServiceAccount(projectId: string, tokenUri: string): {
     key: {
       type: 'service_account', project_id: projectId, private_key_id: randomBytes(20).toString('hex'), private_key: privateKey,
       client_email: `fake-loader@${projectId}.iam.gserviceaccount.com`, client_id: String(100000000000000000000n + BigInt(Date.now())),
-      auth_uri: 'https://accounts.google.com/o/oauth2/auth', token_uri: tokenUri,
+      auth_uri: 'https://accounts.google.com/o/oauth2/auth', token_uri: tokenUri, universe_domain: FAKE_UNIVERSE,
     },
     publicKey: createPublicKey(publicKey),
   };

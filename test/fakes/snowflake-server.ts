@@ -57,7 +57,7 @@
  *   PUT file://… @stage[/path] [AUTO_COMPRESS=…] [OVERWRITE=…] [SOURCE_COMPRESSION=…] | REMOVE/RM @stage[/path] [PATTERN=…]
  *   LIST/LS @stage[/path]
  * Expressions: column refs (alias.col), literals, binds, = <> != < <= > >=, AND/OR/NOT, IS [NOT] NULL,
- *   [NOT] IN (…), [NOT] BETWEEN, [NOT] EXISTS (SELECT …), + - ||, ::TYPE, CAST(x AS T), PARSE_JSON,
+ *   [NOT] IN (… | uncorrelated SELECT …), [NOT] BETWEEN, [NOT] EXISTS (SELECT …), + - ||, ::TYPE, CAST(x AS T), PARSE_JSON,
  *   TRY_PARSE_JSON, TO_VARIANT, TO_TIMESTAMP[_TZ|_NTZ|_LTZ], TO_DATE, TO_NUMBER, TO_DOUBLE, TO_VARCHAR,
  *   TO_BOOLEAN, COALESCE, UPPER, LOWER, CURRENT_TIMESTAMP…
  * Anything else fails with a Snowflake-style compilation error (001003, SQLSTATE 42000). Other error codes
@@ -241,7 +241,7 @@ type Expr =
   | { k: 'not'; e: Expr }
   | { k: 'neg'; e: Expr }
   | { k: 'isnull'; e: Expr; not: boolean }
-  | { k: 'in'; e: Expr; list: Expr[]; not: boolean }
+  | { k: 'in'; e: Expr; list: Expr[]; not: boolean; q?: Select }
   | { k: 'between'; e: Expr; lo: Expr; hi: Expr; not: boolean }
   | { k: 'exists'; q: Select; not: boolean }
   | { k: 'subq'; q: Select };
@@ -305,6 +305,7 @@ class Parser {
     const not = this.kw('NOT');
     if (this.kw('IN')) {
       this.expectOp('(');
+      if (this.isKw('SELECT')) { const q = this.select(); this.expectOp(')'); return { k: 'in', e: l, list: [], not, q }; }
       const list: Expr[] = [];
       do { list.push(this.expr()); } while (this.op(','));
       this.expectOp(')');
@@ -775,6 +776,8 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
     typeof v === 'number' ? (Number.isInteger(v) ? 'NUMBER(38,0)' : 'FLOAT') : typeof v === 'boolean' ? 'BOOLEAN' : v instanceof Date ? 'TIMESTAMP_TZ'
       : typeof v === 'object' && v !== null && !Buffer.isBuffer(v) ? 'VARIANT' : 'VARCHAR';
 
+  /** The values of an uncorrelated `IN (SELECT …)`, once per statement (the table as it was before it). */
+  const inCache = new WeakMap<Ctx, Map<Select, unknown[]>>();
   const ev = (e: Expr, sc: Scope | undefined, ctx: Ctx): unknown => {
     switch (e.k) {
       case 'lit': return e.v;
@@ -790,6 +793,14 @@ export async function startFakeSnowflake(opts: FakeSnowflakeOptions = {}): Promi
       case 'in': {
         const v = ev(e.e, sc, ctx);
         if (v === null) return null;
+        if (e.q) {
+          // An uncorrelated subquery: its values once per statement.
+          const vals = inCache.get(ctx)?.get(e.q) ?? runSelect(e.q, ctx, sc).rows.map((r) => r[0]);
+          if (!inCache.has(ctx)) inCache.set(ctx, new Map());
+          inCache.get(ctx)!.set(e.q, vals);
+          if (vals.some((x) => x !== null && x !== undefined && compare(v, x) === 0)) return !e.not;
+          return vals.some((x) => x === null || x === undefined) ? null : e.not;
+        }
         const hit = e.list.some((x) => compare(v, ev(x, sc, ctx)) === 0);
         return hit !== e.not;
       }

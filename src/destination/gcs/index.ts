@@ -5,7 +5,7 @@ import { CliError, ExitCode, destinationError } from '../../errors.js';
 import { withRetry } from '../../util/retry.js';
 import { abortError, checkProbeKey, objectStoreDestination, type ObjectStore, peek } from '../object-store.js';
 import type { DestinationEnv, DestinationFactory } from '../types.js';
-import { readServiceAccountKey, type ServiceAccountKey } from '../google-key.js';
+import { keyCredentials, keyUniverse, readServiceAccountKey, type ServiceAccountKey } from '../google-key.js';
 import type { GcsConfig } from './schema.js';
 
 /** Resumable chunk size (a multiple of 256 KiB): memory per upload, and the unit of retry. */
@@ -68,7 +68,9 @@ export function storageOptions(cfg: GcsConfig, key: ServiceAccountKey | undefine
   };
   const projectId = cfg.project_id ?? key?.project_id;
   if (projectId) o.projectId = projectId;
-  if (key) o.credentials = { client_email: key.client_email, private_key: key.private_key };
+  if (key) o.credentials = keyCredentials(key);
+  const universe = keyUniverse(key);
+  if (universe) o.universeDomain = universe;
   if (cfg.api_endpoint) {
     o.apiEndpoint = cfg.api_endpoint.replace(/\/+$/, '');
     o.useAuthWithCustomEndpoint = !!key;
@@ -88,11 +90,6 @@ export async function createGcsStore(cfg: GcsConfig, env: Pick<DestinationEnv, '
   const timeoutMs = (cfg.request_timeout_secs ?? DEFAULT_TIMEOUT_SECS) * 1000;
   const streaming = new Storage(storageOptions(cfg, key, true));
   const single = new Storage(storageOptions(cfg, key, false));
-  if (key && cfg.api_endpoint) {
-    // Against a custom endpoint, sign the token locally with the key (a self-signed JWT)
-    // instead of asking Google's fixed token address, which a private endpoint may not reach.
-    for (const s of [streaming, single]) (s.authClient as unknown as { useJWTAccessWithScope?: boolean }).useJWTAccessWithScope = true;
-  }
   // Resumable upload requests ignore `timeout`: give them one through an interceptor.
   for (const s of [streaming, single]) {
     s.interceptors.push({ request: (r) => { const o = r as { timeout?: number }; o.timeout ??= timeoutMs; return r as never; } });

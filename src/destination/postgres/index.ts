@@ -5,76 +5,24 @@ import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { CliError, ExitCode } from '../../errors.js';
 import { redactUrl } from '../../source/postgres/postgres-source.js';
-import {
-  POSTGRES_DIALECT, checkTableAccess, countWindowSql, deleteWindowSql, ensureTable, existingColumns, qualified, quoteIdent,
-  sqlError, tableLayout, windowValues, type Query, type TableLayout, type TableRef,
-} from '../sql-table.js';
+import { tableLayout, windowValues } from '../warehouse/layout.js';
+import { checkTableAccess, countWindowIn, ensureTable, inTransaction, sqlError, asQuery, type TableRef } from '../warehouse/pg-wire.js';
+import { deleteWindowSql } from '../warehouse/sql.js';
+import { assertLoadFormat } from '../warehouse/staging.js';
 import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
+import { POSTGRES_DIALECT, requestIdIndexName, uniqueIndexSql } from './dialect.js';
+import { COPY_SQL, CREATE_STAGE_SQL, STAGE, createNulScrubber, pgInsertSql } from './stage.js';
 import type { PostgresConfig } from './schema.js';
+
+export { asQuery } from '../warehouse/pg-wire.js';
+export { createNulScrubber, pgInsertSql } from './stage.js';
 
 const APP = 'bifrost-logs';
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A whole window's load (DELETE + INSERT … SELECT) may take a while; a stuck lock must not hang forever. */
 const LOAD_TIMEOUT = '30min';
 const LOAD_TIMEOUT_MS = 30 * 60_000;
-const SHORT_TIMEOUT = '60s';
-const STAGE = 'pg_temp.bifrost_logs_stage';
-/**
- * One NDJSON line is one CSV field: quote and delimiter are control bytes
- * JSON never holds unescaped, so backslashes and quotes pass through as they are.
- */
-const COPY_SQL = `COPY ${STAGE} (doc) FROM STDIN WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`;
-
-const EMPTY = Buffer.alloc(0);
-const NUL_ESCAPE = Buffer.from('\\u0000');
-
-/**
- * jsonb (and text) cannot hold U+0000: its JSON escape `\u0000` becomes
- * `\ufffd`, the replacement character, so one stray NUL never fails a window.
- * Works on whole lines (a JSON text never holds a raw newline), so an escape
- * split across chunks is still seen; an escaped backslash before `u0000` is left alone.
- */
-export function createNulScrubber(): { push(chunk: Buffer): Buffer; end(): Buffer } {
-  let carry: Buffer[] = [];
-  const fix = (b: Buffer): Buffer => (b.indexOf(NUL_ESCAPE) < 0 ? b : Buffer.from(b.toString('utf8').replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd'), 'utf8'));
-  return {
-    push(chunk) {
-      const nl = chunk.lastIndexOf(0x0a);
-      if (nl < 0) { carry.push(Buffer.from(chunk)); return EMPTY; }
-      const head = carry.length ? Buffer.concat([...carry, chunk.subarray(0, nl + 1)]) : chunk.subarray(0, nl + 1);
-      carry = nl + 1 < chunk.length ? [Buffer.from(chunk.subarray(nl + 1))] : [];
-      return fix(head);
-    },
-    end() {
-      const rest = Buffer.concat(carry);
-      carry = [];
-      return fix(rest);
-    },
-  };
-}
-
-/**
- * The INSERT … SELECT that moves staged documents into the table: each
- * document becomes a row of the table's own type (so every value is cast by
- * the column it lands in), aggregated rows get the window, late rows skip
- * request_ids already present, a re-delivered record replaces its older copy.
- */
-export function pgInsertSql(t: TableRef, layout: TableLayout, c: { late: boolean; window: { start: number; end: number } }, partIds: number[]): { text: string; values: unknown[] } {
-  const values: unknown[] = [];
-  const names = layout.columns.map((col) => quoteIdent(col.name));
-  const select = layout.columns.map((col) => {
-    if (col.window) { values.push(windowValues(c.window)[col.window === 'start' ? 0 : 1]); return `$${values.length}::timestamptz`; }
-    return `r.${quoteIdent(col.name)}`;
-  });
-  values.push(partIds);
-  let text = `INSERT INTO ${qualified(t)} (${names.join(', ')}) SELECT ${select.join(', ')} FROM ${STAGE} s CROSS JOIN LATERAL jsonb_populate_record(NULL::${qualified(t)}, s.doc) r WHERE s.part = ANY($${values.length}::integer[])`;
-  if (layout.keyed) {
-    const rid = quoteIdent('request_id');
-    if (c.late) text += ` ON CONFLICT (${rid}) DO NOTHING`;
-    else text += ` ON CONFLICT (${rid}) DO UPDATE SET ${layout.recordColumns.map((col) => `${quoteIdent(col.name)} = EXCLUDED.${quoteIdent(col.name)}`).join(', ')}`;
-  }
-  return { text, values };
-}
+const SHORT_TIMEOUT = "'60s'";
 
 /**
  * PostgreSQL: each part is streamed with COPY FROM STDIN into a session TEMP
@@ -113,7 +61,7 @@ class PostgresDestination implements Destination {
       client.on('end', () => { this.dropSession(client); });
       try {
         await client.connect();
-        await client.query(`CREATE TEMP TABLE IF NOT EXISTS bifrost_logs_stage (part integer, doc jsonb)`);
+        await client.query(CREATE_STAGE_SQL);
       } catch (err) {
         await client.end().catch(() => {});
         throw sqlError('connect to postgres', err, this.where);
@@ -137,23 +85,15 @@ class PostgresDestination implements Destination {
   }
 
   async check(): Promise<void> {
-    const client = this.newClient();
-    client.on('error', () => {});
     try {
-      await client.connect();
-      await client.query(`SET statement_timeout = '${SHORT_TIMEOUT}'`);
-      await checkTableAccess(asQuery(client), POSTGRES_DIALECT, this.ref);
+      await checkTableAccess(this.newClient(), SHORT_TIMEOUT, POSTGRES_DIALECT, this.ref);
     } catch (err) {
       throw sqlError('check postgres', err, this.where);
-    } finally {
-      await client.end().catch(() => {});
     }
   }
 
   async openPart(part: PartInfo): Promise<PartUpload> {
-    if (part.format !== 'jsonl' || part.contentEncoding) {
-      throw new CliError('load into postgres', `parts must be uncompressed jsonl (got ${part.format}${part.contentEncoding ? `, ${part.contentEncoding}` : ''})`, { exitCode: ExitCode.software });
-    }
+    assertLoadFormat(part, 'jsonl', 'postgres');
     const client = await this.session();
     const id = ++this.nextPartId;
     this.staged.delete(part.key);
@@ -214,24 +154,25 @@ class PostgresDestination implements Destination {
     }
     if (c.late && !ids.length) return;
     const client = await this.session();
-    const q = asQuery(client);
     try {
-      await q('BEGIN');
-      await q(`SET LOCAL statement_timeout = '${LOAD_TIMEOUT}'`);
-      await ensureTable(q, POSTGRES_DIALECT, this.ref, layout);
-      if (!c.late) {
-        const del = deleteWindowSql(this.ref, layout.mode, c.window);
-        await q(del.text, del.values);
-      }
-      if (ids.length) {
-        const ins = pgInsertSql(this.ref, layout, c, ids);
-        await q(ins.text, ins.values);
-      }
-      await q('COMMIT');
+      await inTransaction(client, 'load into postgres', this.where, async (q) => {
+        await q(`SET LOCAL statement_timeout = '${LOAD_TIMEOUT}'`);
+        await ensureTable(q, POSTGRES_DIALECT, this.ref, layout);
+        if (layout.keyed) {
+          const r = await q(`SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname = $3`, [this.ref.schema, this.ref.table, requestIdIndexName(this.ref).slice(0, 63)]);
+          if (!r.rows.length) await q(uniqueIndexSql(this.ref));
+        }
+        if (!c.late) {
+          const del = deleteWindowSql(POSTGRES_DIALECT, this.ref, layout.mode, c.window);
+          await q(del.text, del.values);
+        }
+        if (ids.length) {
+          // ON CONFLICT on the unique request_id: the newest load wins (late rows only add new ones).
+          const ins = pgInsertSql(this.ref, layout, c, ids);
+          await q(ins.text, ins.values);
+        }
+      });
       this.env.log.verbose(`postgres: window ${windowValues(c.window).join(' → ')} loaded into ${this.ref.schema}.${this.ref.table} (${c.parts.length} part(s))`);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw sqlError('load into postgres', err, this.where);
     } finally {
       this.staged.clear();
       if (this.client === client) await client.query(`TRUNCATE ${STAGE}`).catch(() => this.dropSession(client));
@@ -240,13 +181,8 @@ class PostgresDestination implements Destination {
 
   async countWindow(w: { start: number; end: number }): Promise<number> {
     const client = await this.session();
-    const q = asQuery(client);
     try {
-      const cols = await existingColumns(q, POSTGRES_DIALECT, this.ref);
-      if (!cols.size) return 0;
-      const s = countWindowSql(this.ref, cols.has('timestamp'), w);
-      const r = await q<{ n: string }>(s.text, s.values);
-      return Number(r.rows[0]?.n ?? 0);
+      return await countWindowIn(asQuery(client), POSTGRES_DIALECT, this.ref, w);
     } catch (err) {
       throw sqlError('count the window in postgres', err, this.where);
     }
@@ -258,10 +194,6 @@ class PostgresDestination implements Destination {
     this.staged.clear();
     await client?.end().catch(() => {});
   }
-}
-
-export function asQuery(client: pg.Client): Query {
-  return (async (text: string, values?: unknown[]) => client.query(text, values)) as Query;
 }
 
 export const createPostgresDestination: DestinationFactory = async (config: PostgresConfig, env: DestinationEnv) => new PostgresDestination(config, env);

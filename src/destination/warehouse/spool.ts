@@ -3,8 +3,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { CliError, ExitCode, systemFailure } from '../errors.js';
-import { mkdirp } from '../util/mkdirp.js';
+import { CliError, ExitCode, systemFailure } from '../../errors.js';
+import { mkdirp } from '../../util/mkdirp.js';
 
 /** A part spooled to a local file before a warehouse loads it. */
 export interface Spool {
