@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery, Job, TableMetadata } from '@google-cloud/bigquery';
 import { CliError, ExitCode } from '../../errors.js';
-import { withRetry } from '../../run/retry.js';
+import { withRetry } from '../../util/retry.js';
 import { abortError } from '../object-store.js';
 import type { DestinationEnv } from '../types.js';
 import { requestTimeoutMs, uploadTimeoutMs, withDeadline } from './client.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secretString } from '../../config/zod-helpers.js';
+import { secretString } from '../../util/secret-string.js';
 
 export const bigqueryConfigSchema = z.strictObject({
   project_id: z.string().min(1),

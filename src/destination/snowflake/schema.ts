@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secretString } from '../../config/zod-helpers.js';
+import { secretString } from '../../util/secret-string.js';
 
 const ident = z.string().regex(/^[A-Za-z_][\w$]*$/, 'expected a plain identifier');
 export const snowflakeConfigSchema = z.strictObject({

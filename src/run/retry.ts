@@ -1,2 +1,0 @@
-/** Moved to util/: kept only for the warehouse destinations until they import it from there. */
-export { withRetry } from '../util/retry.js';
