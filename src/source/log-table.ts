@@ -2,17 +2,9 @@ import { configError, usageError } from '../errors.js';
 import { suggest } from '../util/suggest.js';
 import type { DetectedSchema } from './schema.js';
 import type { FilterSpec } from './filter-spec.js';
+import { LOG_TABLES, type LogTableName } from './log-tables.js';
 
-/** The two log tables every Bifrost store holds: LLM requests, and MCP tool calls. */
-export const LOG_TABLES = ['logs', 'mcp_tool_logs'] as const;
-export type LogTableName = (typeof LOG_TABLES)[number];
-export const DEFAULT_LOG_TABLE: LogTableName = 'logs';
-
-/** The columns Bifrost's mcp_tool_logs has had since its first migration (MCPToolLog in tables.go). */
-export const MCP_CORE_COLUMNS = [
-  'id', 'llm_request_id', 'timestamp', 'tool_name', 'server_label', 'arguments', 'result', 'error_details',
-  'latency', 'cost', 'status', 'created_at',
-] as const;
+export { DEFAULT_LOG_TABLE, LOG_TABLES, MCP_CORE_COLUMNS, type LogTableName } from './log-tables.js';
 
 export function isLogTable(v: unknown): v is LogTableName {
   return typeof v === 'string' && (LOG_TABLES as readonly string[]).includes(v);

@@ -1,4 +1,4 @@
-import { MCP_CORE_COLUMNS, type LogTableName } from './log-table.js';
+import { MCP_CORE_COLUMNS, type LogTableName } from './log-tables.js';
 
 /** The columns every Bifrost SQLite log DB has had since August 2025. */
 export const CORE_COLUMNS = [
