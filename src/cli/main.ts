@@ -7,6 +7,7 @@ import { createStdout, PipeClosed } from './output.js';
 import { reportError } from './report-error.js';
 import { logTableFromFlags } from './log-table-flag.js';
 import { addFilterOptions, addLogTableOption, addSourceOptions, filterSpecFromFlags, parseBool, parseKeyValue, parseList, parseNonNegInt, parsePositiveInt } from './options.js';
+import { stopProgressBars } from './progress.js';
 
 type Action = (ctx: Ctx, opts: Record<string, any>, args: string[]) => Promise<number>;
 
@@ -214,6 +215,7 @@ export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const onSignal = (sig: NodeJS.Signals) => {
     const code = sig === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm;
+    stopProgressBars();
     process.stderr.write(`bifrost-logs: stopped by ${sig}\n`);
     signalCode = code;
     abortAll.abort(new Error(`stopped by ${sig}`));

@@ -7,6 +7,12 @@ const load = () => createRequire(import.meta.url)('cli-progress') as typeof CliP
 
 export type { Progress };
 
+/** Bars on screen now: a signal clears them before its line is printed, so the clean-up cannot erase that line. */
+const active = new Set<Progress>();
+export function stopProgressBars(): void {
+  for (const p of [...active]) p.stop();
+}
+
 /** A bar on stderr (rows, rows/s, ETA) only on a TTY, and never with --no-progress or --quiet. */
 export function createProgress(flags: { progress?: boolean; quiet?: boolean }, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   const enabled = !!stream.isTTY && flags.progress !== false && !flags.quiet;
@@ -22,13 +28,14 @@ export function createProgress(flags: { progress?: boolean; quiet?: boolean }, l
   let value = 0;
   let t0 = Date.now();
   let running = false;
-  return {
+  const self: Progress = {
     enabled,
-    start(total) { t0 = Date.now(); running = true; bar.start(Math.max(total, 1), 0, { speed: 0 }); },
+    start(total) { t0 = Date.now(); running = true; active.add(self); bar.start(Math.max(total, 1), 0, { speed: 0 }); },
     tick(n) {
       value += n;
       if (running) bar.update(value, { speed: Math.round(value / Math.max(0.001, (Date.now() - t0) / 1000)) });
     },
-    stop() { if (running) { bar.stop(); running = false; } },
+    stop() { if (running) { bar.stop(); running = false; active.delete(self); } },
   };
+  return self;
 }

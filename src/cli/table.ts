@@ -1,4 +1,5 @@
 import { formatCell } from './format-cell.js';
+import { humanBytes } from '../util/format.js';
 
 /** A column's unit, from its name: money, percent, milliseconds, bytes, or none. */
 function unitOf(name: string): 'usd' | 'pct' | 'ms' | 'bytes' | undefined {
@@ -30,13 +31,7 @@ export function formatNumber(name: string, v: number): string {
     }
     case 'pct': return `${fmt(v, undefined, 1)}%`;
     case 'ms': return `${fmt(v, undefined, Math.abs(v) >= 100 ? 0 : 1)} ms`;
-    case 'bytes': {
-      const u = ['B', 'KB', 'MB', 'GB', 'TB'];
-      let x = v;
-      let i = 0;
-      while (Math.abs(x) >= 1024 && i < u.length - 1) { x /= 1024; i++; }
-      return i === 0 ? `${v} B` : `${x.toFixed(1)} ${u[i]}`;
-    }
+    case 'bytes': return humanBytes(v);
     default: return Number.isInteger(v) ? group(v) : fmt(v, undefined, 3);
   }
 }

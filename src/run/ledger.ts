@@ -98,14 +98,19 @@ export async function openLedger(dir: string): Promise<Ledger> {
   let db: Database.Database;
   makeStateDir(dir);
   try {
-    db = new Database(path);
+    // The wait from the start: after a kill -9 the first opener recovers the WAL under an exclusive lock,
+    // and runs started at the same moment must wait for it rather than fail.
+    db = new Database(path, { timeout: 15_000 });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 10000');
     db.exec(SCHEMA);
     // Additive migration: ledgers from before restatement gain the columns, their rows read as revision 1.
     const have = new Set((db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name));
-    for (const [c, t] of [['fingerprint', 'TEXT'], ['revision', 'INTEGER'], ['restate', 'TEXT'], ['recipe', 'TEXT']] as const) if (!have.has(c)) db.exec(`ALTER TABLE runs ADD COLUMN ${c} ${t}`);
+    for (const [c, t] of [['fingerprint', 'TEXT'], ['revision', 'INTEGER'], ['restate', 'TEXT'], ['recipe', 'TEXT']] as const) {
+      if (have.has(c)) continue;
+      // Another run may add it between our look and our ALTER.
+      try { db.exec(`ALTER TABLE runs ADD COLUMN ${c} ${t}`); } catch (err) { if (!/duplicate column/i.test((err as Error).message)) throw err; }
+    }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const f = systemFailure(err);

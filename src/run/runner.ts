@@ -11,6 +11,8 @@ import type { ExportJob } from './job.js';
 import type { Ledger, RunRow } from './ledger.js';
 import { fingerprintColumns, type ExportPlan, type PlannedRun } from './plan.js';
 import { openDestination } from './destinations.js';
+import { count, humanBytes } from '../util/format.js';
+import { destLocation } from './dest-location.js';
 
 /**
  * After a plan succeeded: saves where its late-row scan stopped, and reports
@@ -87,10 +89,11 @@ export async function executePlan(ctx: EngineContext, job: ExportJob, plan: Plan
         const secs = (Date.now() - started) / 1000;
         if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${job.name}: ${r.warnings.malformedJson} malformed JSON cell(s) exported as text`);
         if (events) await events.emit({ event: 'finished', export: job.name, run_id: runId, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), rows: r.rows, files: r.parts.length, bytes: r.bytes, seconds: secs, manifest: r.manifestKey, revision: r.manifest.revision ?? 1 });
-        else ctx.log.info(`${job.name} ${isoMs(p.start)} → ${isoMs(p.end)}${p.kind === 'late' ? ' (late rows)' : p.restate ? ` (restated as revision ${p.restate.revision}: rows ${p.restate.old.rows} → ${p.restate.now.rows}, cost ${round(p.restate.old.cost)} → ${round(p.restate.now.cost)})` : ''}: ${r.rows} rows, ${r.parts.length} file(s), ${r.bytes} bytes in ${secs.toFixed(1)}s`);
+        else ctx.log.info(`${job.name} ${isoMs(p.start)} → ${isoMs(p.end)}${p.kind === 'late' ? ' (late rows)' : p.restate ? ` (restated as revision ${p.restate.revision}: rows ${p.restate.old.rows} → ${p.restate.now.rows}, cost ${round(p.restate.old.cost)} → ${round(p.restate.now.cost)})` : ''}: ${count(r.rows, 'row')}, ${count(r.parts.length, 'file')}, ${humanBytes(r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)}`);
       } catch (err) {
         progress.stop();
-        ledger.fail(id, err);
+        // Stopped by a signal: the ledger says so, not the SDK's "The operation was aborted".
+        ledger.fail(id, ctx.signal.aborted ? ctx.signal.reason ?? err : err);
         res.failed++;
         res.failureCode ??= exitCodeOf(err);
         await reportFailure(ctx, job, runId, err);

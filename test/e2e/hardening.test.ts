@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 // @ts-expect-error plain JS module
 import { writeSqlite } from '../../fixtures/generator.mjs';
 import { BIN, cli, ndjson } from '../support/cli.js';
+import { tmuxRun } from '../support/tmux.js';
 
 let dir: string;
 let big: string;
@@ -51,6 +52,10 @@ describe('signals', () => {
     const r = await p.done;
     expect(r.code).toBe(code);
     expect(p.err()).toContain(`stopped by ${sig}`);
+    // The ledger names the signal too (never the SDK's "The operation was aborted").
+    const failed = new Database(join(state, 'ledger.db'), { readonly: true }).prepare("SELECT error FROM runs WHERE status = 'failed'").all() as Array<{ error: string }>;
+    expect(failed.length).toBeGreaterThan(0);
+    for (const f of failed) expect(f.error).toBe(`stopped by ${sig}`);
     expect(allFiles(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
     expect(new Database(join(state, 'locks', 'locks.db'), { readonly: true }).prepare('SELECT count(*) AS n FROM holders').get()).toEqual({ n: 0 });
     // Whatever was cut off was not delivered, and the next run delivers it exactly.
@@ -58,6 +63,22 @@ describe('signals', () => {
     expect(next.code, next.stderr).toBe(0);
     const v = await cli(['verify', '--config', cfg, '--state-dir', state]);
     expect(v.code, v.stderr).toBe(0);
+  });
+});
+
+describe('Ctrl-C in a terminal', () => {
+  it('the progress bar is cleared first, so the "stopped by SIGINT" line stays on the screen', async () => {
+    const w = tmuxRun('ctrlc', dir, ['export', '--db', big, '--dest', 'file', '--out', join(dir, 'ctrlc-out'), '--format', 'parquet', '--state-dir', join(dir, 'st-ctrlc')], { env: { BIFROST_LOGS_THREADS: '1' } });
+    try {
+      await w.waitFor(/rows\/s/);
+      w.keys('C-c');
+      const s = await w.waitFor(/rc=\d+/);
+      expect(s).toContain('rc=130');
+      expect(s).toMatch(/^bifrost-logs: stopped by SIGINT$/m);
+      expect(s).not.toMatch(/rows\/s/);
+    } finally { w.kill(); }
+    const failed = new Database(join(dir, 'st-ctrlc', 'ledger.db'), { readonly: true }).prepare("SELECT error FROM runs WHERE status = 'failed'").all();
+    expect(failed).toEqual([{ error: 'stopped by SIGINT' }]);
   });
 });
 

@@ -6,6 +6,7 @@ import { DateTime } from 'luxon';
 // @ts-expect-error plain JS module
 import { generateRows, writeSqlite } from '../../fixtures/generator.mjs';
 import { cli, ndjson } from '../support/cli.js';
+import { tmuxRun } from '../support/tmux.js';
 import { isCompleted, type TruthRow } from '../support/truth.js';
 
 const OPTS = { rows: 3000, seed: 19, schema: 'newer', start: '2026-10-01T00:00:00Z', days: 3 };
@@ -353,26 +354,10 @@ describe('the manifest', () => {
 });
 
 describe('the init wizard (a real terminal)', () => {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const tmuxRun = async (session: string, cwd: string, args: string[]) => {
-    const { execFileSync } = await import('node:child_process');
-    const { BIN } = await import('../support/cli.js');
-    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const cmd = `cd ${q(cwd)} && ${q(process.execPath)} ${q(BIN)} ${args.map(q).join(' ')}; echo "rc=$?"; sleep 30`;
-    const t = (...a: string[]) => execFileSync('tmux', ['-L', `bl-${process.pid}-${session}`, ...a], { encoding: 'utf8' });
-    t('new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd);
-    const screen = () => t('capture-pane', '-p', '-t', session);
-    const keys = (...k: string[]) => t('send-keys', '-t', session, ...k);
-    const waitFor = async (re: RegExp) => {
-      for (let i = 0; i < 200; i++) { const s = screen(); if (re.test(s)) return s; await sleep(100); }
-      throw new Error(`timed out waiting for ${re}:\n${screen()}`);
-    };
-    return { keys, waitFor, kill: () => t('kill-server') };
-  };
 
   it('Ctrl-C at a prompt exits 130 and writes nothing', async () => {
     const cwd = mkdtempSync(join(dir, 'init-'));
-    const w = await tmuxRun('c', cwd, ['init']);
+    const w = tmuxRun('c', cwd, ['init']);
     try {
       await w.waitFor(/Where are the gateway logs/);
       w.keys('C-c');
@@ -384,7 +369,7 @@ describe('the init wizard (a real terminal)', () => {
 
   it('rejects a wrong time zone at the prompt, keeps the answers, writes absolute paths', async () => {
     const cwd = mkdtempSync(join(dir, 'init-'));
-    const w = await tmuxRun('w', cwd, ['init', '--db', db]);
+    const w = tmuxRun('w', cwd, ['init', '--db', db]);
     try {
       await w.waitFor(/Where are the gateway logs/); w.keys('Enter');
       await w.waitFor(/Path to logs\.db/); w.keys('Enter');

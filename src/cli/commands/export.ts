@@ -1,7 +1,6 @@
-import { formatNumber } from '../table.js';
 import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, usageError } from '../../errors.js';
-import { DESTINATION_TYPES, destinationModule, type DestinationType } from '../../destination/index.js';
+import { DESTINATION_TYPES, type DestinationType } from '../../destination/index.js';
 import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
@@ -15,6 +14,8 @@ import type { Ctx } from '../context.js';
 import { suggest } from '../../util/suggest.js';
 import { isoMs } from '../../util/time.js';
 import type { LogTableName } from '../../source/log-table.js';
+import { count, humanBytes } from '../../util/format.js';
+import { destLocation } from '../../run/dest-location.js';
 
 export interface ExportOptions {
   filters: FilterSpec;
@@ -91,14 +92,6 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<{ 
   return { job: buildJob(base, undefined, at, overrides, ctx.env), recipe: { export: base, overrides } };
 }
 
-/** Where the export went, in the words of its destination. */
-function destLocation(job: ExportJob): string {
-  const c = job.destConfig as Record<string, unknown>;
-  const m = destinationModule(job.destType);
-  if (m.location) return m.location(c);
-  return `${job.destType}${c.table ? ` table ${[c.dataset ?? c.schema, c.table].filter(Boolean).join('.')}` : ''}`;
-}
-
 /** `bifrost-logs export`: one window [--since, --until), delivered with a manifest. */
 export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number> {
   const { job, recipe } = await exportJobFromFlags(ctx, o);
@@ -144,7 +137,7 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
     if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${r.warnings.malformedJson} malformed JSON cell(s) exported as text (e.g. ${r.warnings.samples.join('; ')})`);
     if (dest.kind !== 'stream') {
       if (o.json) await ctx.out.write(JSON.stringify({ event: 'finished', export: job.name, run_id: runId, rows: r.rows, files: r.parts.map((p) => p.key), bytes: r.bytes, manifest: r.manifestKey, seconds: secs, still_processing: r.pendingIds.length }) + '\n');
-      else ctx.log.info(`${job.name}: ${r.rows.toLocaleString('en-US')} rows, ${r.parts.length} ${r.parts.length === 1 ? 'file' : 'files'}, ${formatNumber('bytes', r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)} (manifest ${r.manifestKey})`);
+      else ctx.log.info(`${job.name}: ${count(r.rows, 'row')}, ${count(r.parts.length, 'file')}, ${humanBytes(r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)} (manifest ${r.manifestKey})`);
     }
     // Rows the gateway has not finished are left out of an export; say so, so "48,503 of 50,000" is not a mystery.
     const pending = r.pendingIds.length;
@@ -152,7 +145,7 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
     return 0;
   } catch (err) {
     progress.stop();
-    if (id !== undefined) ledger!.fail(id, err);
+    if (id !== undefined) ledger!.fail(id, ctx.signal.aborted ? ctx.signal.reason ?? err : err);
     throw err;
   } finally {
     ledger?.close();

@@ -11,6 +11,7 @@ import type { LogSource } from '../../source/types.js';
 import { isoMs } from '../../util/time.js';
 import { loadJobs } from './run.js';
 import type { Ctx } from '../context.js';
+import { count } from '../../util/format.js';
 
 export interface VerifyOptions { name?: string; run?: string; json?: boolean }
 
@@ -89,7 +90,7 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
       diffs.push(...found.map((f) => `${label(r)}: ${f}`));
       if (!m) continue;
       if (o.json) await ctx.out.write(JSON.stringify({ export: job.name, window_start: isoMs(r.window_start), window_end: isoMs(r.window_end), ok: !found.length, revision: m.revision ?? 1, rows: m.rows, files: m.files.length, differences: found }) + '\n');
-      else if (!found.length) ctx.log.info(`ok  ${label(r)}: ${m.rows} rows, ${m.files.length} file(s)`);
+      else if (!found.length) ctx.log.info(`ok  ${label(r)}: ${count(m.rows, 'row')}, ${count(m.files.length, 'file')}`);
     }
   }
   if (!windows) ctx.log.info('no delivered windows to verify');
