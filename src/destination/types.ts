@@ -46,6 +46,12 @@ export interface CommitInfo {
   readonly aggregated: boolean;
 }
 
+/** What a commit had to change so that every value fits (counted in the manifest's `warnings`). */
+export interface CommitResult {
+  /** E.g. `nul_replaced` (U+0000 characters replaced by U+FFFD), `text_truncated` (values cut to fit a column). */
+  readonly warnings?: Readonly<Record<string, number>>;
+}
+
 export interface Destination {
   readonly type: string;
   /** Object stores and files hold parts as objects; warehouses load them into tables; stdout streams. */
@@ -56,7 +62,7 @@ export interface Destination {
   check(): Promise<void>;
   openPart(part: PartInfo): Promise<PartUpload>;
   /** The ack point: writes the manifest, or runs the transactional load. */
-  commit(c: CommitInfo): Promise<void>;
+  commit(c: CommitInfo): Promise<CommitResult | void>;
   /** Object kinds: the object's bytes, or null when it is missing (for verify and late parts). */
   readObject?(key: string): Promise<Readable | null>;
   /** Object kinds: removes an object (orphan clean-up); absent objects are fine. */

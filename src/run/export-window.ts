@@ -4,7 +4,7 @@ import type { Excluded } from '../source/types.js';
 import { planTransforms } from '../transform/compose.js';
 import { canEncodeInParallel, encodeThreads, parallelParquet } from './parallel-encode.js';
 import { manifestKey, partKey } from './keys.js';
-import { buildManifest } from './manifest.js';
+import { addCommitWarnings, buildManifest } from './manifest.js';
 import { batches, encodeSpec, type Batch } from './batches.js';
 import { encoderOptions, localPart, reportPart, writePart } from './parts.js';
 import { keyParts, partFormat, runVars, windowFilter, type ExportWindowOptions, type WindowResult } from './window-spec.js';
@@ -102,10 +102,12 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
   const mKey = manifestKey(kp);
   if (dest.kind !== 'stream') {
     o.signal?.throwIfAborted();
-    await dest.commit({
+    const committed = await dest.commit({
       exportName: job.name, window: w, manifestKey: mKey, manifestBytes: Buffer.from(JSON.stringify(manifest, null, 2) + '\n'),
       parts, late: !!late && !aggregated, schema: plan.schema, aggregated,
     });
+    // A warehouse's manifest lives in the ledger: what the load changed is counted there.
+    if (committed?.warnings) addCommitWarnings(manifest, committed.warnings);
     // The new manifest is the truth now: the superseded revision's files go (best effort; verify ignores them).
     if (o.restate && dest.deleteObject) {
       const keep = new Set(parts.map((p) => p.key));

@@ -38,7 +38,8 @@ export interface Manifest {
     raw_payloads: 'only when named in fields; API keys and Authorization values scrubbed';
     csv_formula_guard: boolean;
   };
-  warnings: { malformed_json: number };
+  /** Values the export had to change, by kind: `malformed_json` (kept as text), and what a warehouse changed to fit (`nul_replaced`, `text_truncated`). */
+  warnings: { malformed_json: number } & Record<string, number>;
 }
 
 /** What a window's delivery knows when its parts are written. */
@@ -101,6 +102,11 @@ export function buildManifest(i: ManifestInput): Manifest {
       raw_payloads: 'only when named in fields; API keys and Authorization values scrubbed',
       csv_formula_guard: i.format === 'csv' ? job.formulaGuard : false,
     },
-    warnings: { malformed_json: (prev?.warnings.malformed_json ?? 0) + i.malformedJson },
+    warnings: { ...prev?.warnings, malformed_json: (prev?.warnings.malformed_json ?? 0) + i.malformedJson },
   };
+}
+
+/** Adds what a destination changed while committing (a late part's counts add to the window's). */
+export function addCommitWarnings(m: Manifest, add: Readonly<Record<string, number>> | undefined): void {
+  for (const [k, v] of Object.entries(add ?? {})) m.warnings[k] = (m.warnings[k] ?? 0) + v;
 }

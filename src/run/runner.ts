@@ -88,7 +88,7 @@ export async function executePlan(ctx: EngineContext, job: ExportJob, plan: Plan
         res.ok++;
         const secs = (Date.now() - started) / 1000;
         if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${job.name}: ${r.warnings.malformedJson} malformed JSON cell(s) exported as text`);
-        if (events) await events.emit({ event: 'finished', export: job.name, run_id: runId, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), rows: r.rows, files: r.parts.length, bytes: r.bytes, seconds: secs, manifest: r.manifestKey, revision: r.manifest.revision ?? 1 });
+        if (events) await events.emit({ event: 'finished', export: job.name, run_id: runId, kind: p.kind, window_start: isoMs(p.start), window_end: isoMs(p.end), rows: r.rows, files: r.parts.length, bytes: r.bytes, seconds: secs, manifest: r.manifestKey, revision: r.manifest.revision ?? 1, warnings: r.manifest.warnings });
         else ctx.log.info(`${job.name} ${isoMs(p.start)} → ${isoMs(p.end)}${p.kind === 'late' ? ' (late rows)' : p.restate ? ` (restated as revision ${p.restate.revision}: rows ${p.restate.old.rows} → ${p.restate.now.rows}, cost ${round(p.restate.old.cost)} → ${round(p.restate.now.cost)})` : ''}: ${count(r.rows, 'row')}, ${count(r.parts.length, 'file')}, ${humanBytes(r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)}`);
       } catch (err) {
         progress.stop();

@@ -3,7 +3,7 @@ import { parquetReadObjects } from 'hyparquet';
 import { formatByName } from '../../src/format/index.js';
 import { parquetFormat } from '../../src/format/parquet.js';
 import type { RecordSchema } from '../../src/record/fields.js';
-import type { Destination, WrittenPart } from '../../src/destination/types.js';
+import type { CommitResult, Destination, WrittenPart } from '../../src/destination/types.js';
 
 /**
  * The data every warehouse suite delivers, and the driver that delivers it as
@@ -81,7 +81,7 @@ export interface Delivery {
 
 let keySeq = 0;
 /** Drives a destination as run/export-window does: parts (streamed in small chunks), then the commit. */
-export async function deliver(dest: Destination, d: Delivery): Promise<void> {
+export async function deliver(dest: Destination, d: Delivery): Promise<CommitResult | void> {
   const schema = d.schema ?? SCHEMA;
   const kind = d.late ? 'late' : 'part';
   const format = dest.loadFormat ?? 'jsonl';
@@ -99,7 +99,7 @@ export async function deliver(dest: Destination, d: Delivery): Promise<void> {
     }
     written.push({ key, kind, rows: Buffer.isBuffer(p) ? 0 : p.length, bytes: buf.length, sha256: '' });
   }
-  await dest.commit({
+  return dest.commit({
     exportName: 'test', window: d.window, manifestKey: 'exp/test.manifest.json', manifestBytes: Buffer.from('{}'),
     parts: written, late: !!d.late, schema, aggregated: !!d.aggregated,
   });

@@ -9,7 +9,7 @@ import { tableLayout, windowValues } from '../warehouse/layout.js';
 import { checkTableAccess, countWindowIn, ensureTable, inTransaction, sqlError, asQuery, type TableRef } from '../warehouse/pg-wire.js';
 import { deleteWindowSql } from '../warehouse/sql.js';
 import { assertLoadFormat } from '../warehouse/staging.js';
-import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
+import type { CommitInfo, CommitResult, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
 import { POSTGRES_DIALECT, requestIdIndexName, uniqueIndexSql } from './dialect.js';
 import { COPY_SQL, CREATE_STAGE_SQL, STAGE, createNulScrubber, pgInsertSql } from './stage.js';
 import type { PostgresConfig } from './schema.js';
@@ -40,6 +40,8 @@ class PostgresDestination implements Destination {
   private connecting: Promise<pg.Client> | null = null;
   /** Part key → its id in the stage, for parts staged on the current connection. */
   private readonly staged = new Map<string, number>();
+  /** U+0000 characters each staged part had replaced (jsonb cannot hold them). */
+  private readonly nulReplaced = new Map<string, number>();
   private nextPartId = 0;
 
   constructor(private readonly config: PostgresConfig, private readonly env: DestinationEnv) {
@@ -129,6 +131,7 @@ class PostgresDestination implements Destination {
         }
         if (failure) throw fail(failure);
         this.staged.set(part.key, id);
+        this.nulReplaced.set(part.key, nul.replaced);
       },
       abort: async () => {
         this.staged.delete(part.key);
@@ -142,7 +145,7 @@ class PostgresDestination implements Destination {
     };
   }
 
-  async commit(c: CommitInfo): Promise<void> {
+  async commit(c: CommitInfo): Promise<CommitResult | void> {
     const layout = tableLayout(c.schema, c.aggregated);
     const ids: number[] = [];
     for (const p of c.parts) {
@@ -177,6 +180,11 @@ class PostgresDestination implements Destination {
       this.staged.clear();
       if (this.client === client) await client.query(`TRUNCATE ${STAGE}`).catch(() => this.dropSession(client));
     }
+    const nul = c.parts.reduce((a, p) => a + (this.nulReplaced.get(p.key) ?? 0), 0);
+    this.nulReplaced.clear();
+    if (!nul) return;
+    this.env.log.warn(`postgres: ${nul} U+0000 character(s), which the table cannot hold, were replaced by U+FFFD`);
+    return { warnings: { nul_replaced: nul } };
   }
 
   async countWindow(w: { start: number; end: number }): Promise<number> {

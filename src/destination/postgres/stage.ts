@@ -25,10 +25,13 @@ const NUL_ESCAPE = Buffer.from('\\u0000');
  * Works on whole lines (a JSON text never holds a raw newline), so an escape
  * split across chunks is still seen; an escaped backslash before `u0000` is left alone.
  */
-export function createNulScrubber(): { push(chunk: Buffer): Buffer; end(): Buffer } {
+export function createNulScrubber(): { push(chunk: Buffer): Buffer; end(): Buffer; readonly replaced: number } {
   let carry: Buffer[] = [];
-  const fix = (b: Buffer): Buffer => (b.indexOf(NUL_ESCAPE) < 0 ? b : Buffer.from(b.toString('utf8').replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd'), 'utf8'));
+  let replaced = 0;
+  const fix = (b: Buffer): Buffer => (b.indexOf(NUL_ESCAPE) < 0 ? b : Buffer.from(b.toString('utf8').replace(/(?<!\\)((?:\\\\)*)\\u0000/g, (_, pre: string) => { replaced++; return `${pre}\\ufffd`; }), 'utf8'));
   return {
+    /** U+0000 characters replaced so far. */
+    get replaced() { return replaced; },
     push(chunk) {
       const nl = chunk.lastIndexOf(0x0a);
       if (nl < 0) { carry.push(Buffer.from(chunk)); return EMPTY; }

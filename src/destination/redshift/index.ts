@@ -4,12 +4,12 @@ import type { WarehouseDialect } from '../warehouse/dialect.js';
 import { asQuery, checkTableAccess, countWindowIn, ensureTable, inTransaction, qualified, quoteIdent, sqlError, type Query, type TableRef } from '../warehouse/pg-wire.js';
 import { deleteWindowSql, insertFromStageSql, supersedeSql } from '../warehouse/sql.js';
 import { StagedParts, assertLoadFormat, removeSpooled, spoolPart } from '../warehouse/staging.js';
-import type { CommitInfo, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
+import type { CommitInfo, CommitResult, Destination, DestinationEnv, DestinationFactory, PartInfo, PartUpload } from '../types.js';
 import { streamUpload, type ObjectStore } from '../object-store.js';
 import { LOAD_TIMEOUT_MS, RedshiftSession, SHORT_TIMEOUT_MS, describe, redshiftHost } from './connection.js';
 import { redshiftDialect } from './dialect.js';
 import { LATE_STAGE, createStageSql, stagedLoadStatements, type StagedObject } from './staged.js';
-import { TRUNCATION_MARKER, VARCHAR_MAX_BYTES, replayParts } from './values.js';
+import { TRUNCATION_MARKER, VARCHAR_MAX_BYTES, fitWarnings, replayParts, type FitCounts } from './values.js';
 import type { RedshiftConfig } from './schema.js';
 
 export { redshiftClientConfig, redshiftHost } from './connection.js';
@@ -94,9 +94,10 @@ class RedshiftDestination implements Destination {
     });
   }
 
-  async commit(c: CommitInfo): Promise<void> {
+  async commit(c: CommitInfo): Promise<CommitResult | void> {
     const layout = tableLayout(c.schema, c.aggregated);
     const parts = this.staged.take(c.parts);
+    let fit: FitCounts = { nul: 0, truncated: 0 };
     try {
       if (c.late && !parts.length) return;
       const client = await this.session.begin();
@@ -111,7 +112,7 @@ class RedshiftDestination implements Destination {
           const st = stagedLoadStatements(this.ref, layout, c, parts.map((p) => p.object!), { iamRole: this.config.staging.iam_role, region: this.config.staging.s3.region });
           for (const s of st) await q(s.text, s.values);
         } else {
-          await this.insertParts(q, layout, c, parts.map((p) => p.path!), cols);
+          fit = await this.insertParts(q, layout, c, parts.map((p) => p.path!), cols);
         }
         // Each request_id once: the window's rows replace their copies in other windows.
         const sup = supersedeSql(this.dialect, this.ref, layout, c.window, c.late);
@@ -121,11 +122,12 @@ class RedshiftDestination implements Destination {
     } finally {
       await this.unstage(c.parts.map((p) => p.key));
     }
+    return fitWarnings(fit);
   }
 
   /** Replays the spooled parts as batched INSERTs (late rows via a TEMP stage, to skip known request_ids). */
-  private async insertParts(q: Query, layout: TableLayout, c: CommitInfo, paths: string[], cols: Map<string, string>): Promise<void> {
-    if (!paths.length) return;
+  private async insertParts(q: Query, layout: TableLayout, c: CommitInfo, paths: string[], cols: Map<string, string>): Promise<FitCounts> {
+    if (!paths.length) return { nul: 0, truncated: 0 };
     const viaStage = c.late && layout.keyed;
     if (viaStage) await q(createStageSql(this.ref, LATE_STAGE));
     const superColumns = new Set(layout.recordColumns.filter((col) => col.type === 'json' && cols.get(col.name.toLowerCase()) === 'super').map((col) => col.name.toLowerCase()));
@@ -133,12 +135,13 @@ class RedshiftDestination implements Destination {
       target: viaStage ? quoteIdent(LATE_STAGE) : qualified(this.ref), layout, window: c.window, batchRows: this.batchRows, superColumns, dedupe: viaStage, where: this.where,
     });
     if (counts.truncated) this.env.log.warn(`redshift: ${counts.truncated} value(s) over ${VARCHAR_MAX_BYTES} bytes were cut to fit VARCHAR(${VARCHAR_MAX_BYTES}) (ending in "${TRUNCATION_MARKER}")`);
-    if (counts.nul) this.env.log.warn(`redshift: ${counts.nul} value(s) held U+0000, which the table cannot hold; it was replaced by U+FFFD`);
+    if (counts.nul) this.env.log.warn(`redshift: ${counts.nul} U+0000 character(s), which the table cannot hold, were replaced by U+FFFD`);
     if (viaStage) {
       const ins = insertFromStageSql(this.dialect, { target: this.ref, stage: quoteIdent(LATE_STAGE), layout, window: c.window, late: true, windowFromStage: true });
       await q(ins.text, ins.values);
       await q(`DROP TABLE ${quoteIdent(LATE_STAGE)}`);
     }
+    return counts;
   }
 
   /** Staged files and objects live only until their commit (whatever its outcome). */

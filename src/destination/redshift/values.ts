@@ -27,13 +27,21 @@ export function fitVarchar(v: string, onCut?: () => void): string {
   return b.subarray(0, end).toString('utf8') + TRUNCATION_MARKER;
 }
 
-/** Counts of values changed so that they fit their column (U+0000 replaced, text truncated). */
+/** What was changed so that values fit their columns: U+0000 characters replaced, values truncated. */
 export interface FitCounts { nul: number; truncated: number }
+
+/** The counts as a commit's manifest warnings (only what happened). */
+export function fitWarnings(c: FitCounts): { warnings: Record<string, number> } | undefined {
+  const w: Record<string, number> = {};
+  if (c.nul) w.nul_replaced = c.nul;
+  if (c.truncated) w.text_truncated = c.truncated;
+  return Object.keys(w).length ? { warnings: w } : undefined;
+}
 
 /** How one record value is bound: JSON as its text (parsed back by JSON_PARSE into SUPER columns). */
 function encoder(col: TableColumn, superCol: boolean, counts: FitCounts): (v: unknown) => unknown {
   const cut = () => { counts.truncated++; };
-  const nul = (v: string) => { if (v.includes('\0')) { counts.nul++; return noNul(v); } return v; };
+  const nul = (v: string) => { if (v.includes('\0')) { counts.nul += v.split('\0').length - 1; return noNul(v); } return v; };
   switch (col.type) {
     case 'json': return (v) => (v === null || v === undefined ? null : superCol ? JSON.stringify(v) : fitVarchar(JSON.stringify(v), cut));
     case 'string': return (v) => (v === null || v === undefined ? null : fitVarchar(typeof v === 'string' ? nul(v) : typeof v === 'object' ? JSON.stringify(v) : String(v), cut));
