@@ -62,6 +62,7 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--objects <list>', 'object types (chat_completion, embedding, …)', parseList)
     .option('--virtual-keys <list>', 'virtual key ids', parseList)
     .option('--teams <list>', 'team ids', parseList)
+    .option('--business-units <list>', 'business unit ids', parseList)
     .option('--users <list>', 'user ids', parseList)
     .option('--min-tokens <n>', 'total tokens at least', parseNumber)
     .option('--max-tokens <n>', 'total tokens at most', parseNumber)
@@ -84,7 +85,7 @@ export function filterSpecFromFlags(o: Record<string, any>): FilterSpec {
     since: o.since, until: o.until, date_range: o.dateRange,
     providers: o.providers, models: o.models, customers: o.customers, status_codes: o.statusCodes,
     min_latency_ms: o.minLatencyMs, max_latency_ms: o.maxLatencyMs, has_errors: o.hasErrors,
-    status: o.status, objects: o.objects, virtual_keys: o.virtualKeys, teams: o.teams, users: o.users,
+    status: o.status, objects: o.objects, virtual_keys: o.virtualKeys, teams: o.teams, business_units: o.businessUnits, users: o.users,
     min_tokens: o.minTokens, max_tokens: o.maxTokens, min_cost: o.minCost, max_cost: o.maxCost,
     search: o.search, metadata: o.metadata, servers: o.servers, tools: o.tools,
   };

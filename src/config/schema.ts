@@ -39,6 +39,7 @@ export const filtersSchema = z.strictObject({
   objects: stringList.optional(),
   virtual_keys: stringList.optional(),
   teams: stringList.optional(),
+  business_units: stringList.optional(),
   users: stringList.optional(),
   min_tokens: z.number().min(0).optional(),
   max_tokens: z.number().min(0).optional(),

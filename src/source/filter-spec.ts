@@ -18,6 +18,7 @@ export interface FilterSpec {
   objects?: string[];
   virtual_keys?: string[];
   teams?: string[];
+  business_units?: string[];
   users?: string[];
   min_tokens?: number;
   max_tokens?: number;
@@ -32,7 +33,7 @@ export interface FilterSpec {
 
 export const FILTER_KEYS = [
   'date_range', 'providers', 'models', 'customers', 'status_codes', 'min_latency_ms', 'max_latency_ms', 'has_errors',
-  'status', 'objects', 'virtual_keys', 'teams', 'users', 'min_tokens', 'max_tokens', 'min_cost', 'max_cost', 'search',
+  'status', 'objects', 'virtual_keys', 'teams', 'business_units', 'users', 'min_tokens', 'max_tokens', 'min_cost', 'max_cost', 'search',
   'metadata', 'servers', 'tools',
 ] as const;
 
@@ -78,6 +79,7 @@ export function resolveFilter(spec: FilterSpec, now: number, zone = 'UTC'): Filt
   f.objects = nonEmpty(spec.objects);
   f.virtualKeys = nonEmpty(spec.virtual_keys);
   f.teams = nonEmpty(spec.teams);
+  f.businessUnits = nonEmpty(spec.business_units);
   f.users = nonEmpty(spec.users);
   f.minTokens = spec.min_tokens;
   f.maxTokens = spec.max_tokens;

@@ -17,6 +17,7 @@ export interface Filter {
   objects?: string[];
   virtualKeys?: string[];
   teams?: string[];
+  businessUnits?: string[];
   users?: string[];
   minTokens?: number;
   maxTokens?: number;
@@ -114,6 +115,7 @@ export function filterConditions(d: Dialect, schema: DetectedSchema, f: Filter, 
   anyOf(f.customers, FILTER_COLUMNS.customers, [], ['customer_ids']);
   listOn(FILTER_COLUMNS.virtualKeys, f.virtualKeys);
   anyOf(f.teams, FILTER_COLUMNS.teams, [], ['team_ids']);
+  anyOf(f.businessUnits, FILTER_COLUMNS.businessUnits, [], ['business_unit_ids']);
   listOn(FILTER_COLUMNS.users, f.users);
   listOn('status', f.status);
   listOn('id', f.ids);

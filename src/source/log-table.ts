@@ -37,7 +37,7 @@ export function checkFiltersForTable(table: LogTableName, spec: FilterSpec | und
   const names = wrong.map((k) => (where ? `${where}.filters.${k}` : `--${k.replace(/_/g, '-')}`)).join(', ');
   const why = `${names} ${wrong.length === 1 ? 'does' : 'do'} not apply to ${table}`;
   const hint = table === 'mcp_tool_logs'
-    ? 'mcp_tool_logs filters: time, status, status codes, has errors, latency, cost, virtual keys, users, teams, customers, servers, tools'
+    ? 'mcp_tool_logs filters: time, status, status codes, has errors, latency, cost, virtual keys, users, teams, business units, customers, servers, tools'
     : 'servers and tools filter MCP tool calls: add --log-table mcp_tool_logs';
   throw where ? configError('load the config', why, hint) : usageError('apply the filters', why, hint);
 }

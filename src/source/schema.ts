@@ -16,6 +16,7 @@ export const FILTER_COLUMNS = {
   customers: 'customer_id',
   virtualKeys: 'virtual_key_id',
   teams: 'team_id',
+  businessUnits: 'business_unit_id',
   users: 'user_id',
   metadata: 'metadata',
   cost: 'cost',

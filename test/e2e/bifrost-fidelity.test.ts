@@ -41,7 +41,7 @@ const cases = (): FilterCase[] => filterCases(S.truth, Date.parse(START), DAYS);
 const caseNames = [
   'date_range [since, until)', 'providers', 'models: model', 'models: canonical_model_name', 'customers: customer_id or customer_ids',
   'status_codes (499 of cancelled rows)', 'min/max latency', 'has_errors true', 'has_errors false', 'status cancelled',
-  'status processing,error', 'objects (both spellings)', 'virtual_keys', 'teams: team_id or team_ids', 'users', 'min/max tokens',
+  'status processing,error', 'objects (both spellings)', 'virtual_keys', 'teams: team_id or team_ids', 'business_units: business_unit_id or business_unit_ids', 'users', 'min/max tokens',
   'min_cost (NULL never matches)', 'max_cost (NULL never matches)', 'search: substring, LIKE wildcards literal',
   'search: underscore literal', 'metadata string', 'metadata boolean', 'several filters at once',
 ];

@@ -71,6 +71,7 @@ export function filterCases(rows: TruthRow[], start: number, days: number): Filt
     { name: 'objects (both spellings)', args: ['--objects', 'chat_completion_stream,embedding'], keep: (r) => ['chat_completion_stream', 'embedding'].includes(requestType(r.object_type)) },
     { name: 'virtual_keys', args: ['--virtual-keys', most(rows, 'virtual_key_id')], keep: inList('virtual_key_id', [most(rows, 'virtual_key_id')]) },
     { name: 'teams: team_id or team_ids', args: ['--teams', 'team-data'], keep: anyIn('team_id', 'team_ids', ['team-data']) },
+    { name: 'business_units: business_unit_id or business_unit_ids', args: ['--business-units', most(rows, 'business_unit_id')], keep: anyIn('business_unit_id', 'business_unit_ids', [most(rows, 'business_unit_id')]) },
     { name: 'users', args: ['--users', 'user-alice,user-hugo'], keep: inList('user_id', ['user-alice', 'user-hugo']) },
     { name: 'min/max tokens', args: ['--min-tokens', '200', '--max-tokens', '900'], keep: (r) => Number(r.total_tokens) >= 200 && Number(r.total_tokens) <= 900 },
     { name: 'min_cost (NULL never matches)', args: ['--min-cost', '0'], keep: (r) => num(r.cost) !== null && num(r.cost)! >= 0 },
