@@ -430,3 +430,16 @@ describe('rows still processing', () => {
     expect(r.stderr).toContain(`logs: ${processing.toLocaleString('en-US')} rows are still processing in the gateway and were left out`);
   });
 });
+
+describe('an ad-hoc destination missing its flags', () => {
+  it.each([
+    [['--dest', 's3'], '--dest s3 needs --bucket'],
+    [['--dest', 'bigquery'], '--dest bigquery needs --project-id, --dataset and --table'],
+    [['--dest', 'azure_blob'], '--dest azure_blob needs --container'],
+  ])('%j: one line naming the flags, exit 64', async (flags, line) => {
+    const r = await cli(['export', ...base(), '--since', '2026-10-01', '--until', '2026-10-02', ...flags]);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toContain(`bifrost-logs: could not parse the command line: ${line}\n`);
+    expect(r.stderr).not.toContain('could not load the config');
+  });
+});

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CliError, ExitCode, usageError } from '../../errors.js';
-import { DESTINATION_TYPES, type DestinationType } from '../../destination/index.js';
+import { DESTINATION_TYPES, destinationModule, type DestinationType } from '../../destination/index.js';
 import type { ExportConfig, TransformConfig } from '../../config/schema.js';
 import { mergeFilterSpecs, resolveFilter, type FilterSpec } from '../../source/filter-spec.js';
 import { buildJob, type ExportJob, type JobOverrides } from '../../run/job.js';
@@ -57,6 +57,29 @@ function adHocTransforms(o: ExportOptions): TransformConfig[] | undefined {
   return t.length ? t : undefined;
 }
 
+/**
+ * An ad-hoc destination is configured by flags, so what its config lacks or
+ * gets wrong is said in flags (`--dest s3 needs --bucket`), exit 64.
+ */
+const andList = (xs: string[]) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+
+function checkDestinationFlags(destType: DestinationType, config: Record<string, unknown>): void {
+  const m = destinationModule(destType);
+  const r = m.schema.safeParse(config, { reportInput: true });
+  if (r.success) return;
+  const flagOf = new Map(m.flags.map((f) => [f.key, f.flag.split(' ')[0]!]));
+  const missing: string[] = [];
+  const wrong: string[] = [];
+  for (const i of r.error.issues) {
+    const flag = flagOf.get(String(i.path[0] ?? ''));
+    if (!flag) continue;
+    if (i.code === 'invalid_type' && (i as { input?: unknown }).input === undefined) missing.push(flag);
+    else wrong.push(`${flag}: ${i.message}`);
+  }
+  if (missing.length) throw usageError('parse the command line', `--dest ${destType} needs ${andList([...new Set(missing)])}`, 'see bifrost-logs export --help, or configure the export in a config file and pass --name');
+  if (wrong.length) throw usageError('parse the command line', `--dest ${destType}: ${wrong.join('; ')}`, 'see bifrost-logs export --help');
+}
+
 /** Builds the job for `export`: a configured export by --name, or ad hoc from flags. */
 export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<{ job: ExportJob; recipe: AdhocRecipe }> {
   const destType = o.dest as DestinationType | undefined;
@@ -89,6 +112,7 @@ export async function exportJobFromFlags(ctx: Ctx, o: ExportOptions): Promise<{ 
   if (destType === 'file' && !destConfig.path && !(base.destination as { config?: { path?: string } }).config?.path) {
     throw usageError('parse the command line', '--dest file needs --out DIR');
   }
+  if (!o.name) checkDestinationFlags(destType!, destConfig);
   return { job: buildJob(base, undefined, at, overrides, ctx.env), recipe: { export: base, overrides } };
 }
 
