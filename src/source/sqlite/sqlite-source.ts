@@ -5,7 +5,7 @@ import { filterConditions, processingFilter, whereClause, type Filter } from '..
 import { physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
 import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
-import { topByTime } from './top-by-time.js';
+import { narrowing, sortByTime, topByTime } from './top-by-time.js';
 import { tableOf, type LogTableName } from '../log-table.js';
 import { openSqliteLogDb } from './sqlite-open.js';
 import { coarseBounds, createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
@@ -203,8 +203,25 @@ export class SqliteSource implements LogSource {
       // Newest (or oldest) first with a limit: walk the timestamp index, entries only, and stop as soon as no
       // later entry can make the cut, so the cost follows the limit, not the table.
       const ix = `"${this.timestampIndex.replace(/"/g, '""')}"`;
-      const scan = this.db.prepare(`SELECT rowid, "timestamp" FROM ${this.t} INDEXED BY ${ix} ${whereClause(conds)} ORDER BY "timestamp" ${dir}, rowid ${dir}`).raw(true);
-      const picked = topByTime(scan.iterate(...params) as IterableIterator<[number, string]>, limit + offset, q.order).rowids.slice(offset);
+      const k = limit + offset;
+      const entries = (extra: string[], tail = '') => `SELECT rowid, "timestamp" FROM ${this.t} INDEXED BY ${ix} ${whereClause([...extra, ...conds])} ORDER BY "timestamp" ${dir}, rowid ${dir}${tail}`;
+      const head = this.db.prepare(entries([], ` LIMIT ${k}`)).raw(true).all(...params) as Array<[number, string]>;
+      // The first k by text bound the k-th instant; SQL then keeps the few entries that can still make the cut.
+      const bound = narrowing(head, k, q.order);
+      let picked: number[];
+      if (!bound) picked = topByTime(this.db.prepare(entries([])).raw(true).iterate(...params) as IterableIterator<[number, string]>, k, q.order).rowids;
+      else {
+        // unixepoch() reads every form SQLite knows to the second (a cheap test; the exact sort follows in JS);
+        // texts it cannot read pass on to that sort.
+        const near = q.order === 'asc'
+          ? [`"timestamp" < ?`, `ifnull(unixepoch("timestamp"), -9e15) <= ?`]
+          : [`"timestamp" >= ?`, `ifnull(unixepoch("timestamp"), 9e15) >= ?`];
+        // The narrowing terms first: they read the index entry alone, so most entries never seek their row.
+        const rest = this.db.prepare(entries(near)).raw(true).all(bound.text, q.order === 'asc' ? Math.floor(bound.ms / 1000) + 2 : Math.floor(bound.ms / 1000) - 2, ...params) as Array<[number, string]>;
+        const seen = new Set(rest.map((r) => r[0]));
+        picked = sortByTime([...rest, ...head.filter((r) => !seen.has(r[0]))], k, q.order);
+      }
+      picked = picked.slice(offset);
       const fetch = this.db.prepare(`SELECT rowid, ${select} FROM ${this.t} WHERE rowid = ?`).raw(true);
       for (let i = 0; i < picked.length; i += pageSize) {
         signal?.throwIfAborted();

@@ -67,3 +67,37 @@ export function topByTime(pairs: Iterable<[number, string]>, k: number, order: '
   }
   return { rowids: best.map((e) => e.rowid), scanned };
 }
+
+/** 'YYYY-MM-DD HH:MM:SS' of an instant read as UTC: the text every stored form of it starts like. */
+function naiveText(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/**
+ * From the first `k` entries in text order (`head`), the bounds that leave
+ * SQL a short list of candidates for the first `k` by instant: the k-th best
+ * instant among them, `ms`, which the true k-th matches or beats, and a text
+ * bound past which no row can reach `ms`. Newest first, a text below
+ * `text` reads earlier than `ms` − 14 h − 1 s (a ' ' form on the same date
+ * compares by time; a 'T' form sorts after every ' ' form of its date), so
+ * its instant is before `ms`. Oldest first, a text of a later date than
+ * `ms` + 14 h + 1 s reads, and so lies, after `ms`. Null when the head holds
+ * fewer than `k` rows or its k-th instant is unreadable: the caller scans.
+ */
+export function narrowing(head: ReadonlyArray<[number, string]>, k: number, order: 'asc' | 'desc'): { text: string; ms: number } | null {
+  if (k <= 0 || head.length < k) return null;
+  const ms = head.map(([, t]) => (typeof t === 'string' ? parseStoreTimestamp(t) : NaN));
+  if (ms.some(Number.isNaN)) return null;
+  ms.sort((a, b) => (order === 'desc' ? b - a : a - b));
+  const kth = ms[k - 1]!;
+  if (order === 'desc') return { text: naiveText(kth - SLACK_MS), ms: kth };
+  return { text: new Date(dayStart(naiveText(kth + SLACK_MS)) + DAY_MS).toISOString().slice(0, 10), ms: kth };
+}
+
+/** The first `k` of `pairs` (any order) by exact instant, then rowid. */
+export function sortByTime(pairs: ReadonlyArray<[number, string]>, k: number, order: 'asc' | 'desc'): number[] {
+  const e = pairs.map(([rowid, t]) => ({ rowid, ms: typeof t === 'string' ? parseStoreTimestamp(t) : NaN }));
+  const key = (x: number) => (Number.isNaN(x) ? -Infinity : x);
+  e.sort((a, b) => (order === 'desc' ? key(b.ms) - key(a.ms) || b.rowid - a.rowid : key(a.ms) - key(b.ms) || a.rowid - b.rowid));
+  return e.slice(0, k).map((x) => x.rowid);
+}
