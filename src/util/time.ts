@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, Info } from 'luxon';
 import { usageError } from '../errors.js';
 
 const DAY_MS = 86_400_000;
@@ -141,7 +141,8 @@ export function resolveNamedRange(name: NamedRange, now: number, zone = 'UTC'): 
 }
 
 export function isValidZone(zone: string): boolean {
-  return DateTime.local().setZone(zone).isValid;
+  // The zone alone (what DateTime#setZone checks), without resolving the system locale a DateTime needs.
+  return Info.normalizeZone(zone)?.isValid ?? false;
 }
 
 export { DAY_MS };
