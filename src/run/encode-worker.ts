@@ -1,3 +1,4 @@
+import { constants, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRecordMapper } from '../record/mapper.js';
 import { createWarnings } from '../record/json-cell.js';
@@ -15,6 +16,8 @@ import { serializeError } from '../errors.js';
  * - JSONL/CSV: one rowid range per request, answered with its encoded rows.
  * - Parquet: one rowid range per request, answered with its row group.
  */
+// Below normal priority (this thread only, on Linux): when the gateway needs the CPU, encoding waits for it.
+try { setPriority(constants.priority.PRIORITY_BELOW_NORMAL); } catch { /* not permitted here: run at normal priority */ }
 const spec = workerData as EncodeSpec;
 const port = parentPort!;
 const source = SqliteSource.open(spec.dbPath, spec.table);
