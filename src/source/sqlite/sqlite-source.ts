@@ -8,6 +8,7 @@ import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
 import { narrowing, sortByTime, topByTime } from './top-by-time.js';
 import { tableOf, type LogTableName } from '../log-table.js';
 import { openSqliteLogDb } from './sqlite-open.js';
+import { storeMs } from './store-ms.js';
 import { coarseBounds, createSqliteDialect, offsetSegments, SQLITE_STATUS_CODE, SQLITE_TS_MS } from './sqlite-dialect.js';
 
 const DEFAULT_PAGE = 5000;
@@ -69,9 +70,25 @@ export class SqliteSource implements LogSource {
     return offsetSegments(zone, this.span.start, this.span.end);
   }
 
+  /**
+   * The select list reads `timestamp` as stored, in the `__ts_ms` column, and `withTimes` turns it into epoch ms
+   * in place: JS parses Bifrost's forms (storeMs) for a fraction of what the expression costs per row in SQL, and
+   * any other text is handed to that expression, so every row gets the instant SQLITE_TS_MS gives it.
+   */
+  private withTimes(rows: unknown[][], at: number): unknown[][] {
+    for (const r of rows) {
+      const v = r[at];
+      const ms = typeof v === 'string' ? storeMs(v) : undefined;
+      r[at] = ms !== undefined ? ms : v === null ? null : (this.tsSql ??= this.db.prepare(`SELECT ${SQLITE_TS_MS} FROM (SELECT ? AS "timestamp")`).pluck()).get(v);
+    }
+    return rows;
+  }
+
+  private tsSql: Database.Statement | null = null;
+
   private selectList(columns: readonly string[]): { sql: string; names: string[] } {
     return readSelectList(columns, (c) => { const p = physicalColumn(this.schema, c); return p ? `"${p}"` : 'NULL'; },
-      { tsMs: SQLITE_TS_MS, statusCode: SQLITE_STATUS_CODE, position: 'rowid', passthroughParams: tableOf(this.schema) === 'logs' ? `CASE WHEN "object_type" = 'passthrough' THEN "params" END` : 'NULL' });
+      { tsMs: '"timestamp"', statusCode: SQLITE_STATUS_CODE, position: 'rowid', passthroughParams: tableOf(this.schema) === 'logs' ? `CASE WHEN "object_type" = 'passthrough' THEN "params" END` : 'NULL' });
   }
 
 
@@ -143,7 +160,7 @@ export class SqliteSource implements LogSource {
     const hi = end ?? Infinity;
     const skip = excluder(q, names);
     const keep = (fetched: unknown[][]): unknown[][] => {
-      const rows = skip ? skip(fetched) : fetched;
+      const rows = this.withTimes(skip ? skip(fetched) : fetched, tsIdx);
       if (!timed) return rows;
       let all = true;
       for (const r of rows) {
@@ -225,21 +242,22 @@ export class SqliteSource implements LogSource {
       const fetch = this.db.prepare(`SELECT rowid, ${select} FROM ${this.t} WHERE rowid = ?`).raw(true);
       for (let i = 0; i < picked.length; i += pageSize) {
         signal?.throwIfAborted();
-        yield { columns: names, rows: picked.slice(i, i + pageSize).map((id) => (fetch.get(id) as unknown[]).slice(1)) };
+        yield { columns: names, rows: this.withTimes(picked.slice(i, i + pageSize).map((id) => (fetch.get(id) as unknown[]).slice(1)), names.indexOf('__ts_ms')) };
       }
       return;
     }
     const stmt = this.db.prepare(`SELECT ${select} FROM ${this.t} ${whereClause(conds)} ORDER BY ${SORT_SQL[q.sort]} ${dir}, rowid ${dir} LIMIT ${limit} OFFSET ${offset}`).raw(true);
+    const tsAt = names.indexOf('__ts_ms');
     let batch: unknown[][] = [];
     for (const row of stmt.iterate(...params) as IterableIterator<unknown[]>) {
       batch.push(row);
       if (batch.length >= pageSize) {
         signal?.throwIfAborted();
-        yield { columns: names, rows: batch };
+        yield { columns: names, rows: this.withTimes(batch, tsAt) };
         batch = [];
       }
     }
-    if (batch.length) yield { columns: names, rows: batch };
+    if (batch.length) yield { columns: names, rows: this.withTimes(batch, tsAt) };
   }
 
   private positionConds(range: { after?: SourcePosition; upTo?: SourcePosition } | undefined, params: unknown[]): string[] {
