@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime } from '../util/luxon.js';
 import { configError } from '../errors.js';
 import { compactStamp } from '../util/time.js';
 

@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime } from '../util/luxon.js';
 import type { Schedule } from './job.js';
 
 const WEEKDAY: Record<string, number> = { monday: 1, tuesday: 2, wednesday: 3, thursday: 4, friday: 5, saturday: 6, sunday: 7 };

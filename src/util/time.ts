@@ -1,4 +1,4 @@
-import { DateTime, Info } from 'luxon';
+import { DateTime, Info } from './luxon.js';
 import { usageError } from '../errors.js';
 
 const DAY_MS = 86_400_000;

@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime } from './luxon.js';
 
 /** A stretch of time during which a zone has one UTC offset. */
 export interface OffsetSegment {
