@@ -60,20 +60,46 @@ function lowerBound(a: Float64Array, v: number): number {
   return lo;
 }
 
+/** Whole positions spanning at most this many: tested in a bitmap (at most 8 MB), not by binary search. */
+const BITMAP_SPAN = 1 << 26;
+
+/**
+ * Membership in ascending `pos`. Reads in time order (Postgres) cross every
+ * excluded position, and dense ones (a stale gateway's `processing` rows)
+ * fall in most pages: a bit per position of their span answers in two
+ * array reads, where a binary search took ~17 steps per row.
+ */
+function positionTest(pos: Float64Array): (p: number) => boolean {
+  const base = pos[0]!;
+  const span = pos[pos.length - 1]! - base + 1;
+  if (span > BITMAP_SPAN || !pos.every(Number.isInteger)) return (p) => pos[lowerBound(pos, p)] === p;
+  const bits = new Uint8Array(Math.ceil(span / 8));
+  for (const p of pos) { const o = p - base; bits[o >> 3]! |= 1 << (o & 7); }
+  return (p) => {
+    const o = p - base;
+    return o >= 0 && o < span && Number.isInteger(o) && (bits[o >> 3]! & (1 << (o & 7))) !== 0;
+  };
+}
+
 /**
  * A filter for pages of a read that drops its excluded rows, or null when
  * there are none. Excluded positions are tested once per page against the
- * page's first and last position (reads by position return rows in position
- * order), and row by row only when one falls inside it.
+ * page's lowest and highest position, and row by row only when one falls
+ * between them.
  */
 export function excluder(q: Pick<ReadQuery, 'exclude'>, names: readonly string[]): ((rows: unknown[][]) => unknown[][]) | null {
   const pos = q.exclude?.positions;
   if (pos?.length) {
     const i = names.indexOf('__pos');
-    const has = (r: unknown[]) => { const p = r[i] as number; const k = lowerBound(pos, p); return pos[k] === p; };
+    const has = positionTest(pos);
     return (rows) => {
-      if (!rows.length || lowerBound(pos, rows[0]![i] as number) >= lowerBound(pos, (rows[rows.length - 1]![i] as number) + 1)) return rows;
-      return rows.filter((r) => !has(r));
+      if (!rows.length) return rows;
+      // The page's lowest and highest position (a read in time order is not in position order).
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const r of rows) { const p = r[i] as number; if (p < lo) lo = p; if (p > hi) hi = p; }
+      if (lowerBound(pos, lo) >= lowerBound(pos, hi + 1)) return rows;
+      return rows.filter((r) => !has(r[i] as number));
     };
   }
   const ids = q.exclude?.ids;

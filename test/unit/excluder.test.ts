@@ -17,6 +17,18 @@ describe('excluder', () => {
     expect(f([])).toEqual([]);
   });
 
+  it('drops exactly the excluded positions from pages in any order (a read in time order), dense or sparse', () => {
+    for (const positions of [
+      Float64Array.from({ length: 3000 }, (_, k) => 5 + k * 3), // dense: the bitmap
+      Float64Array.from([1, 2 ** 30, 2 ** 31 + 7]), // a span too wide for it: the binary search
+    ]) {
+      const f = excluder({ exclude: { positions } }, names)!;
+      const set = new Set(positions);
+      const rows = [...positions, 0, 4, 6, 2 ** 30 + 1, 9001, 9002, 2 ** 31 + 8].flatMap((p) => [p, p + 1]).reverse().map((p) => [`id${p}`, p]);
+      expect(kept(f, rows)).toEqual(rows.map((r) => r[1]).filter((p) => !set.has(p as number)));
+    }
+  });
+
   it('drops excluded ids, and is null when nothing is excluded', () => {
     const f = excluder({ exclude: { ids: ['id2', 'id9'] } }, names)!;
     expect(kept(f, page(1, 4))).toEqual([1, 3, 4]);
