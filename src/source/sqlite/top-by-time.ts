@@ -91,7 +91,7 @@ export function narrowing(head: ReadonlyArray<[number, string]>, k: number, orde
   ms.sort((a, b) => (order === 'desc' ? b - a : a - b));
   const kth = ms[k - 1]!;
   if (order === 'desc') return { text: naiveText(kth - SLACK_MS), ms: kth };
-  return { text: new Date(dayStart(naiveText(kth + SLACK_MS)) + DAY_MS).toISOString().slice(0, 10), ms: kth };
+  return { text: new Date((Math.floor((kth + SLACK_MS) / DAY_MS) + 1) * DAY_MS).toISOString().slice(0, 10), ms: kth };
 }
 
 /** The first `k` of `pairs` (any order) by exact instant, then rowid. */
