@@ -1,23 +1,22 @@
 import type { z } from 'zod';
 import type { DestinationModule } from './module.js';
 import type { DestinationFactory } from './types.js';
+import file from './file/module.js';
+import stdout from './stdout/module.js';
+import s3 from './s3/module.js';
+import gcs from './gcs/module.js';
+import azureBlob from './azure-blob/module.js';
+import bigquery from './bigquery/module.js';
+import snowflake from './snowflake/module.js';
+import redshift from './redshift/module.js';
+import postgres from './postgres/module.js';
 
 /**
  * The registry: one line per destination type, in the order `--help` and
  * `init` list them. A module loads its config schema only; its SDK is
  * imported when a destination of its type is opened.
  */
-export const DESTINATION_MODULES = [
-  (await import('./file/module.js')).default,
-  (await import('./stdout/module.js')).default,
-  (await import('./s3/module.js')).default,
-  (await import('./gcs/module.js')).default,
-  (await import('./azure-blob/module.js')).default,
-  (await import('./bigquery/module.js')).default,
-  (await import('./snowflake/module.js')).default,
-  (await import('./redshift/module.js')).default,
-  (await import('./postgres/module.js')).default,
-] as const;
+export const DESTINATION_MODULES = [file, stdout, s3, gcs, azureBlob, bigquery, snowflake, redshift, postgres] as const;
 
 export type DestinationType = (typeof DESTINATION_MODULES)[number]['type'];
 export const DESTINATION_TYPES = DESTINATION_MODULES.map((m) => m.type) as DestinationType[];

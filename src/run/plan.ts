@@ -118,7 +118,12 @@ export async function planExport(job: ExportJob, ledger: Ledger, source: LogSour
   // Rows that were still processing: at a delivery (the window's list) or at the last scan (the export's).
   const scanned = ledger.scanMark(job.name);
   const waiting = new Set<string>(scanned?.processing ?? []);
-  for (const s of pendingOf.values()) for (const id of s) waiting.add(id);
+  // The windows the restatement check fingerprints below: one of their processing rows that completes changes the
+  // window's fingerprint (its row count, up to the position it was delivered at), and the window is restated; so
+  // their pending rows need no look-up by id.
+  const recent = job.restateLookbackMs > 0 ? windows.filter((w) => w.window_end > now - job.restateLookbackMs) : [];
+  const fingerprinted = new Set(recent.filter((w) => w.fingerprint));
+  for (const [w, s] of pendingOf) if (!fingerprinted.has(w)) for (const id of s) waiting.add(id);
   const waitingIds = [...waiting];
   // In chunks: a statement's parameters are limited (SQLite 32766, Postgres 65535).
   // A listing, not a read: it looks the ids up by their index instead of scanning by position.
@@ -148,8 +153,7 @@ export async function planExport(job: ExportJob, ledger: Ledger, source: LogSour
   }
   // Restatement: one grouped query fingerprints every delivered window of the lookback.
   const restated = new Set<RunRow>();
-  if (job.restateLookbackMs > 0) {
-    const recent = windows.filter((w) => w.window_end > now - job.restateLookbackMs);
+  if (recent.length) {
     const stored = recent.map((w) => (w.fingerprint ? JSON.parse(w.fingerprint) as WindowFingerprint : null));
     const now_ = await currentFingerprints(source, base, recent.map((w, i) => ({ start: w.window_start, end: w.window_end, upTo: pos(w), stored: stored[i] ?? null })), fingerprintColumns(job), upTo);
     recent.forEach((w, i) => {

@@ -139,10 +139,12 @@ export interface WindowFingerprint {
   hash: number;
   /** How `hash` was computed (src/source/fingerprint.ts); absent in fingerprints stored before versions existed (1). */
   v?: number;
+  /** Version 3: the record columns whose changes it covers (src/source/fingerprint.ts). */
+  scope?: string[];
 }
 
-/** 1: every exported column hashed per row; 2: only the columns Bifrost changes after insert (the current one). */
-export type FingerprintVersion = 1 | 2;
+/** 1: every exported column hashed per row; 2: the columns Bifrost changes after insert; 3: those of them the record can see (the current one). */
+export type FingerprintVersion = 1 | 2 | 3;
 
 export interface LogSource {
   readonly dialect: 'sqlite' | 'postgres' | 'clickhouse';

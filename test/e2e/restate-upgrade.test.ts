@@ -13,11 +13,13 @@ import { fingerprintColumns } from '../../src/run/plan.js';
 import { windowFilter } from '../../src/run/export-window.js';
 import { SqliteSource } from '../../src/source/sqlite/sqlite-source.js';
 import type { SourcePosition } from '../../src/source/types.js';
+import { FINGERPRINT_VERSION } from '../../src/source/fingerprint.js';
 
 /**
- * A ledger written by a release whose fingerprints had no version (version 1,
- * every exported column hashed): the upgrade neither restates every window
- * nor hides a change made before it, and every window then carries version 2.
+ * A ledger written by older releases: fingerprints with no version (version
+ * 1, every exported column hashed) and version 2 (every column Bifrost changes
+ * after insert). The upgrade neither restates every window nor hides a change
+ * made before it, and every window then carries the current version.
  */
 const OPTS = { rows: 1400, seed: 47, schema: 'newer', start: '2026-10-01T00:00:00Z', days: 7 };
 const DAY = 86_400_000;
@@ -44,7 +46,7 @@ describe('fingerprints stored by an older release', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(ndjson(first.stdout).filter((e) => e.event === 'finished')).toHaveLength(7);
 
-    // The ledger as the older release left it: each window's fingerprint in version 1, with no "v".
+    // The ledger as older releases left it: the windows' fingerprints in version 1 (no "v") and version 2, alternately.
     const parsed = validateConfig(JSON.parse(readFileSync(cfg, 'utf8')), cfg);
     const job = buildJob(parsed.log_exports!.exports[0]!, parsed.log_exports, 'log_exports.exports[0]');
     const base = { ...windowFilter(job, { start: 0, end: 0 }, Date.now()), start: undefined, end: undefined };
@@ -52,33 +54,37 @@ describe('fingerprints stored by an older release', () => {
     const led = new Database(join(state, 'ledger.db'));
     const runs = led.prepare(`SELECT id, window_start, window_end, position_kind, position_value FROM runs WHERE status = 'success'`).all() as Array<{ id: number; window_start: number; window_end: number; position_kind: string; position_value: number }>;
     for (const r of runs) {
-      const [fp] = await src.fingerprints(base, [{ start: r.window_start, end: r.window_end, upTo: { kind: r.position_kind as SourcePosition['kind'], value: r.position_value } }], fingerprintColumns(job), undefined, 1);
-      expect(fp!.v).toBeUndefined();
+      const version = (r.window_start - T0) / DAY % 2 === 0 ? 1 : 2;
+      const [fp] = await src.fingerprints(base, [{ start: r.window_start, end: r.window_end, upTo: { kind: r.position_kind as SourcePosition['kind'], value: r.position_value } }], fingerprintColumns(job), undefined, version);
+      expect(fp!.v).toBe(version === 1 ? undefined : 2);
       led.prepare('UPDATE runs SET fingerprint = ? WHERE id = ?').run(JSON.stringify(fp), r.id);
     }
     led.close();
     await src.close();
     expect((await verify()).code).toBe(0);
 
-    // Before the upgraded release runs, the gateway reprices one row of the second day.
-    const row = truth.find((t) => isCompleted(t) && t.cost !== null && t.__ts_ms >= T0 + DAY && t.__ts_ms < T0 + 2 * DAY)!;
+    // Before the upgraded release runs, the gateway reprices one row of the second day (version 2) and of the third (version 1).
     const w = new Database(db);
-    w.prepare('UPDATE logs SET cost = cost * 3 + 0.5 WHERE id = ?').run(row.id);
+    for (const d of [1, 2]) {
+      const row = truth.find((t) => isCompleted(t) && t.cost !== null && t.__ts_ms >= T0 + d * DAY && t.__ts_ms < T0 + (d + 1) * DAY)!;
+      w.prepare('UPDATE logs SET cost = cost * 3 + 0.5 WHERE id = ?').run(row.id);
+    }
     w.close();
     const drift = await verify();
     expect(drift.code, drift.stderr).toBe(65);
     expect(drift.stderr).toMatch(/2026-10-02.*rows changed since revision 1 was delivered: cost/);
+    expect(drift.stderr).toMatch(/2026-10-03.*rows changed since revision 1 was delivered: cost/);
 
     const second = await run('2026-10-08T00:40:00Z');
     expect(second.code, second.stderr).toBe(0);
     const fin = ndjson(second.stdout).filter((e) => e.event === 'finished');
-    expect(fin.map((e) => [e.kind, e.window_start])).toEqual([['restate', new Date(T0 + DAY).toISOString()]]);
+    expect(fin.map((e) => [e.kind, e.window_start])).toEqual([1, 2].map((d) => ['restate', new Date(T0 + d * DAY).toISOString()]));
     const after = new Database(join(state, 'ledger.db'), { readonly: true });
     // Each window's current revision (the superseded one keeps what it was delivered with).
     const fps = (after.prepare(`SELECT fingerprint FROM runs r WHERE status = 'success' AND id = (SELECT max(id) FROM runs s WHERE s.window_start = r.window_start AND s.status = 'success')`).pluck().all() as string[]).map((x) => JSON.parse(x));
     after.close();
     expect(fps).toHaveLength(7);
-    expect(fps.map((f) => f.v ?? 1), JSON.stringify(fps)).toEqual(fps.map(() => 2));
+    expect(fps.map((f) => f.v ?? 1), JSON.stringify(fps)).toEqual(fps.map(() => FINGERPRINT_VERSION));
     expect((await verify()).code).toBe(0);
     const third = await run('2026-10-08T00:50:00Z');
     expect(third.code, third.stderr).toBe(0);

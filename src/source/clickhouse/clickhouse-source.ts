@@ -215,7 +215,7 @@ export class ClickHouseSource implements LogSource {
    */
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version: FingerprintVersion = FINGERPRINT_VERSION): Promise<WindowFingerprint[]> {
     if (!windows.length) return [];
-    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns, version);
+    const { cols, filter: span, cost, tokens, scope } = fingerprintScope(this.schema, filter, windows, columns, version);
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
     const inner = `SELECT ${CH_TS_MS} AS t, toUnixTimestamp64Micro(\`ver\`) AS p, ${cost ? `toFloat64(${chIdent(cost)})` : '0'} AS c, ${tokens ? `toFloat64(${chIdent(tokens)})` : '0'} AS k, ` +
@@ -223,8 +223,8 @@ export class ClickHouseSource implements LogSource {
     const bucket = windows.map((w, i) => `t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${w.upTo && w.upTo.kind === 'ver' ? ` AND p <= ${Math.trunc(w.upTo.value)}` : ''}, ${i}`).join(', ');
     const r = await this.rows<{ b: number; n: string; c: number | null; k: number | null; h: string }>(
       `SELECT b, count() AS n, sum(c) AS c, sum(k) AS k, toString(sum(h) % 281474976710656) AS h FROM (SELECT multiIf(${bucket}, -1) AS b, c, k, h FROM (${inner})) WHERE b >= 0 GROUP BY b`, params);
-    const out: WindowFingerprint[] = windows.map(() => stamp({ rows: 0, cost: 0, tokens: 0, hash: 0 }, version));
-    for (const row of r) out[Number(row.b)] = stamp({ rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h) }, version);
+    const out: WindowFingerprint[] = windows.map(() => stamp({ rows: 0, cost: 0, tokens: 0, hash: 0 }, version, scope));
+    for (const row of r) out[Number(row.b)] = stamp({ rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h) }, version, scope);
     return out;
   }
 

@@ -212,7 +212,7 @@ export class PostgresSource implements LogSource {
 
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version: FingerprintVersion = FINGERPRINT_VERSION): Promise<WindowFingerprint[]> {
     if (!windows.length) return [];
-    const { cols, filter: span, cost, tokens } = fingerprintScope(this.schema, filter, windows, columns, version);
+    const { cols, filter: span, cost, tokens, scope } = fingerprintScope(this.schema, filter, windows, columns, version);
     const params: unknown[] = [];
     const conds = [...this.positionConds({ upTo }, params), ...filterConditions(this.d, this.schema, span, params)];
     // Each value as text, NULL marked apart from '' (row_to_json-like, without building JSON).
@@ -220,8 +220,8 @@ export class PostgresSource implements LogSource {
     const inner = `SELECT ${PG_TS_MS} AS t, ${this.schema.hasIncNumber ? '"inc_number"' : 'NULL::bigint'} AS p, ${cost ? `"${cost}"::float8` : '0'} AS c, ${tokens ? `"${tokens}"::float8` : '0'} AS k, ('x' || left(md5(${text}), 12))::bit(48)::bigint AS h FROM ${this.t} ${whereClause(conds)}`;
     const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${this.schema.hasIncNumber && w.upTo && w.upTo.kind === 'inc_number' ? ` AND (p IS NULL OR p <= ${Math.trunc(w.upTo.value)})` : ''} THEN ${i}`).join(' ');
     const r = await this.q<{ b: number; n: string; c: number | null; k: number | null; h: string | null }>(`SELECT b, count(*) AS n, sum(c) AS c, sum(k) AS k, (sum(h) % 281474976710656)::text AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner}) x) y WHERE b IS NOT NULL GROUP BY b`, params);
-    const out: WindowFingerprint[] = windows.map(() => stamp({ rows: 0, cost: 0, tokens: 0, hash: 0 }, version));
-    for (const row of r.rows) out[row.b] = stamp({ rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h ?? 0) }, version);
+    const out: WindowFingerprint[] = windows.map(() => stamp({ rows: 0, cost: 0, tokens: 0, hash: 0 }, version, scope));
+    for (const row of r.rows) out[row.b] = stamp({ rows: Number(row.n), cost: Number(row.c ?? 0), tokens: Number(row.k ?? 0), hash: Number(row.h ?? 0) }, version, scope);
     return out;
   }
 
