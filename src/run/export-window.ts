@@ -1,6 +1,6 @@
 import type { PartInfo, WrittenPart } from '../destination/types.js';
 import { createWarnings } from '../record/json-cell.js';
-import type { Excluded } from '../source/types.js';
+import type { Excluded, PendingIds } from '../source/types.js';
 import { planTransforms } from '../transform/compose.js';
 import { canEncodeInParallel, encodeThreads, parallelParquet } from './parallel-encode.js';
 import { manifestKey, partKey } from './keys.js';
@@ -92,10 +92,10 @@ export async function exportWindow(o: ExportWindowOptions): Promise<WindowResult
     await onThread?.close();
   }
 
-  const pendingIds = !processing ? [] : processing.ids ?? await o.source.idsAt!(processing.positions);
+  const pendingIds: PendingIds = !processing ? { count: 0, json: '[]' } : processing.ids ? { count: processing.ids.length, json: JSON.stringify(processing.ids) } : await o.source.idsJsonAt!(processing.positions);
   const manifest = buildManifest({
     job, window: w, runId: o.runId, revision, late: late?.previous, restate: o.restate, aggregated, parts,
-    source: { dialect: o.source.dialect, position: o.upTo, pendingIds: pendingIds.length },
+    source: { dialect: o.source.dialect, position: o.upTo, pendingIds: pendingIds.count },
     format: format.name, gzip, destination: dest.type, schema: plan.schema, filter, transformations: plan.descriptions,
     malformedJson: warnings.malformedJson,
   });

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CliError, ExitCode, systemFailure } from '../errors.js';
-import type { SourcePosition, WindowFingerprint } from '../source/types.js';
+import type { PendingIds, SourcePosition, WindowFingerprint } from '../source/types.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import type { Manifest } from './manifest.js';
 import { makeStateDir } from './state-dir.js';
@@ -71,7 +71,7 @@ export interface Ledger {
   /** The state dir it lives in. */
   readonly dir: string;
   begin(r: { runId: string; export: string; window: { start: number; end: number }; kind: RunKind; destination: string; recipe?: string }): number;
-  succeed(id: number, r: { rows: number; bytes: number; files: number; position: SourcePosition; pendingIds: string[]; manifest: Manifest; manifestKey: string; fingerprint?: WindowFingerprint | null; revision?: number; restate?: unknown }): void;
+  succeed(id: number, r: { rows: number; bytes: number; files: number; position: SourcePosition; pendingIds: PendingIds; manifest: Manifest; manifestKey: string; fingerprint?: WindowFingerprint | null; revision?: number; restate?: unknown }): void;
   /** Records a fingerprint for a window delivered before fingerprints existed. */
   setFingerprint(id: number, fp: WindowFingerprint): void;
   fail(id: number, err: unknown): void;
@@ -138,8 +138,8 @@ export async function openLedger(dir: string): Promise<Ledger> {
       });
     },
     succeed(id, r) {
-      wrap('success', () => db.prepare('UPDATE runs SET status = \'success\', rows = ?, bytes = ?, files = ?, position_kind = ?, position_value = ?, pending_ids = ?, manifest_key = ?, manifest = ?, finished_at = ?, error = NULL, fingerprint = ?, revision = ?, restate = ? WHERE id = ?')
-        .run(r.rows, r.bytes, r.files, r.position.kind, r.position.value, JSON.stringify(r.pendingIds), r.manifestKey, JSON.stringify(r.manifest), Date.now(), r.fingerprint ? JSON.stringify(r.fingerprint) : null, r.revision ?? 1, r.restate === undefined ? null : JSON.stringify(r.restate), id));
+      wrap('success', () => db.prepare('UPDATE runs SET status = \'success\', rows = ?, bytes = ?, files = ?, position_kind = ?, position_value = ?, pending_ids = CAST(? AS TEXT), manifest_key = ?, manifest = ?, finished_at = ?, error = NULL, fingerprint = ?, revision = ?, restate = ? WHERE id = ?')
+        .run(r.rows, r.bytes, r.files, r.position.kind, r.position.value, r.pendingIds.json, r.manifestKey, JSON.stringify(r.manifest), Date.now(), r.fingerprint ? JSON.stringify(r.fingerprint) : null, r.revision ?? 1, r.restate === undefined ? null : JSON.stringify(r.restate), id));
     },
     setFingerprint(id, fp) {
       wrap('fingerprint', () => db.prepare('UPDATE runs SET fingerprint = ? WHERE id = ?').run(JSON.stringify(fp), id));

@@ -4,7 +4,7 @@ import type { Format } from '../format/types.js';
 import type { RecordWarnings } from '../record/json-cell.js';
 import { resolveFilter } from '../source/filter-spec.js';
 import type { Filter } from '../source/filter.js';
-import type { LogSource, SourcePosition } from '../source/types.js';
+import type { LogSource, PendingIds, SourcePosition } from '../source/types.js';
 import { isoMs } from '../util/time.js';
 import type { RunVars } from '../transform/types.js';
 import type { ExportJob } from './job.js';
@@ -42,7 +42,7 @@ export interface WindowResult {
   readonly bytes: number;
   readonly warnings: RecordWarnings;
   /** Rows still processing now, re-checked by the next run. */
-  readonly pendingIds: string[];
+  readonly pendingIds: PendingIds;
   readonly position: SourcePosition;
 }
 

@@ -43,9 +43,12 @@ export interface Excluded {
 
 /**
  * Rows still `processing`: by insert position (ascending) where the source
- * has one, and their ids are looked up when the run ends (`idsAt`), so a long
+ * has one, and their ids are looked up when the run ends (`idsJsonAt`), so a long
  * list of ids is not held through the read; otherwise by id.
  */
+/** Rows still processing at a delivery: how many, and their ids as a JSON array (UTF-8 bytes, or a string). */
+export interface PendingIds { readonly count: number; readonly json: string | Uint8Array }
+
 export type ProcessingRows = { positions: Float64Array; ids?: undefined } | { ids: string[]; positions?: undefined };
 
 /** The index of the first value in ascending `a` that is at least `v`. */
@@ -171,7 +174,10 @@ export interface LogSource {
   position(): Promise<SourcePosition>;
   /** The rows under the filter that are still `processing`, up to a position when given. */
   processingRows(filter: Filter, upTo?: SourcePosition): Promise<ProcessingRows>;
-  /** The ids of the rows at these positions (rows since deleted have none): sources that list processing rows by position. */
-  idsAt?(positions: Float64Array): Promise<string[]>;
+  /**
+   * The ids of the rows at these positions (rows since deleted have none), as the JSON array the ledger stores, and
+   * their number: sources that list processing rows by position. Built by the DB, so a long list is never a JS array.
+   */
+  idsJsonAt?(positions: Float64Array): Promise<PendingIds>;
   close(): Promise<void>;
 }

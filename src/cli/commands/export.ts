@@ -160,11 +160,11 @@ export async function exportCommand(ctx: Ctx, o: ExportOptions): Promise<number>
     const secs = (Date.now() - started) / 1000;
     if (r.warnings.malformedJson && !ctx.log.isQuiet) ctx.log.warn(`${r.warnings.malformedJson} malformed JSON cell(s) exported as text (e.g. ${r.warnings.samples.join('; ')})`);
     if (dest.kind !== 'stream') {
-      if (o.json) await ctx.out.write(JSON.stringify({ event: 'finished', export: job.name, run_id: runId, rows: r.rows, files: r.parts.map((p) => p.key), bytes: r.bytes, manifest: r.manifestKey, seconds: secs, still_processing: r.pendingIds.length }) + '\n');
+      if (o.json) await ctx.out.write(JSON.stringify({ event: 'finished', export: job.name, run_id: runId, rows: r.rows, files: r.parts.map((p) => p.key), bytes: r.bytes, manifest: r.manifestKey, seconds: secs, still_processing: r.pendingIds.count }) + '\n');
       else ctx.log.info(`${job.name}: ${count(r.rows, 'row')}, ${count(r.parts.length, 'file')}, ${humanBytes(r.bytes)} in ${secs.toFixed(1)}s → ${destLocation(job)} (manifest ${r.manifestKey})`);
     }
     // Rows the gateway has not finished are left out of an export; say so, so "48,503 of 50,000" is not a mystery.
-    const pending = r.pendingIds.length;
+    const pending = r.pendingIds.count;
     if (pending && !o.json) ctx.log.info(`${job.name}: ${pending.toLocaleString('en-US')} ${pending === 1 ? 'row is' : 'rows are'} still processing in the gateway and ${pending === 1 ? 'was' : 'were'} left out; a scheduled export (run) delivers ${pending === 1 ? 'it' : 'them'} once finished`);
     return 0;
   } catch (err) {
