@@ -52,7 +52,7 @@ const V1_COLUMNS = ['id', 'status', 'cost', 'input_cost', 'output_cost', 'additi
 
 /** What every source's `fingerprints` reads: the same columns and rows on every dialect. */
 export interface FingerprintScope {
-  /** Physical columns hashed per row (version 2: the row's identity is `id`, or SQLite's rowid). */
+  /** Physical columns hashed per row (versions 2 and 3: the row's identity is `id`, or SQLite's rowid). */
   cols: string[];
   /** Version 2: the changeable columns this DB has, with their kind. */
   changeable: Array<{ col: string; kind: ChangeableKind }>;

@@ -140,7 +140,7 @@ export function sqliteFingerprints(db: Database.Database, d: SqliteDialect, sche
     params.push(...filterParams);
   }
   const hash = version === 1 ? `bl_row_hash(${scope.cols.map((c) => `"${c}"`).join(', ')})` : rowTerm(scope, version);
-  // Version 1 summed each hash mod 2^48 and reduced the sum in JS; version 2 sums terms below 2^31 exactly.
+  // Version 1 summed each hash mod 2^48 and reduced the sum in JS; versions 2 and 3 sum terms below 2^31 exactly.
   const sum = (h: string) => (version === 1 ? `sum(${h} % ${MOD48})` : `sum(${h}) % ${MOD48}`);
   if (version === 1 && !withV1.has(db)) { db.function('bl_row_hash', { deterministic: true, varargs: true }, rowHashV1); withV1.add(db); }
   const c = scope.cost ? `"${scope.cost}"` : '0';
