@@ -12,10 +12,10 @@ export const FINGERPRINT_VERSION: FingerprintVersion = 3;
  * (with `token_usage`, `cached_read_tokens` and `tokens_per_second`, which it
  * only writes together with them); payload offload sets `has_object` once the
  * upload is done (the payload columns were stripped before the insert), and
- * `content_hidden` is kept with it. Status, latency and error details are written when a `processing` row
- * is finalized, which also changes the window's row count; status is hashed
- * too. By kind: how SQLite turns a value into an integer term without a hash
- * function.
+ * `content_hidden` is treated the same way. Status, latency and error details
+ * are written when a `processing` row is finalized, which also changes the
+ * window's row count; status is hashed too. By kind: how SQLite turns a value
+ * into an integer term without a hash function.
  */
 export type ChangeableKind = 'status' | 'real' | 'int';
 export const CHANGEABLE_COLUMNS: ReadonlyArray<readonly [string, ChangeableKind]> = [
@@ -54,7 +54,7 @@ const V1_COLUMNS = ['id', 'status', 'cost', 'input_cost', 'output_cost', 'additi
 export interface FingerprintScope {
   /** Physical columns hashed per row (versions 2 and 3: the row's identity is `id`, or SQLite's rowid). */
   cols: string[];
-  /** Version 2: the changeable columns this DB has, with their kind. */
+  /** Versions 2 and 3: the changeable columns this DB has (version 3: those in scope), with their kind. */
   changeable: Array<{ col: string; kind: ChangeableKind }>;
   /** Version 3: the scope, stored with the fingerprint. */
   scope?: string[];

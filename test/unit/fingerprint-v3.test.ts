@@ -32,7 +32,7 @@ function preparing<T>(f: () => Promise<T>): Promise<{ out: T; sql: string[] }> {
   const sql: string[] = [];
   const orig = Database.prototype.prepare;
   Database.prototype.prepare = function (this: Database.Database, s: string) { sql.push(s); return orig.call(this, s); } as typeof orig;
-  return f().then((out) => ({ out, sql }), (e) => { throw e; }).finally(() => { Database.prototype.prepare = orig; });
+  return f().then((out) => ({ out, sql })).finally(() => { Database.prototype.prepare = orig; });
 }
 
 async function fingerprints(db: string, columns: readonly string[], version?: 2 | 3): Promise<WindowFingerprint[]> {
