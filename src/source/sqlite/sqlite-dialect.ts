@@ -43,12 +43,20 @@ function dayText(ms: number): string {
 }
 
 /**
- * The ±1 day text bounds on the indexed column that cannot miss a row of
- * [start, end): every stored form starts with the local date, and offsets
- * stay within ±14 h. Null where the range is open.
+ * SQLite reads a UTC offset of up to 14:59 (hours ≤ 14), so a row whose text
+ * starts with the local date L lies in [L − 15 h, L + 1 day + 15 h).
+ */
+const OFFSET_MS = 15 * HOUR_MS;
+
+/**
+ * The text bounds on the indexed column that cannot miss a row of
+ * [start, end): every stored form starts with the local date, so the dates
+ * from start − 15 h up to end + 15 h (not quite ±1 day). Null where the range
+ * is open.
  */
 export function coarseBounds(start?: number, end?: number): { from: string | null; to: string | null } {
-  return { from: start === undefined ? null : dayText(start - DAY_MS), to: end === undefined ? null : dayText(end + 2 * DAY_MS) };
+  // The last date that can hold a row before `end` is that of end + 15 h, exclusive of the instant itself.
+  return { from: start === undefined ? null : dayText(start - OFFSET_MS), to: end === undefined ? null : dayText(end + OFFSET_MS - 1 + DAY_MS) };
 }
 
 /**
@@ -56,7 +64,7 @@ export function coarseBounds(start?: number, end?: number): { from: string | nul
  * over the data's time span, since SQLite has no IANA zone support.
  */
 export interface SqliteDialect extends AggregateDialect {
-  /** A ±1 day text range on the indexed column that cannot miss a row of [start, end). */
+  /** A text range on the indexed column (the dates of start − 15 h to end + 15 h) that cannot miss a row of [start, end). */
   coarseTime(params: unknown[], start?: number, end?: number): string | null;
   /**
    * The coarse text range of [start, end) cut into pieces on the indexed
@@ -100,10 +108,10 @@ export function createSqliteDialect(segments: (zone: string) => OffsetSegment[])
         return { sql: c.length ? c.join(' AND ') : 'TRUE', params };
       };
       const { from: coarseFrom, to: coarseTo } = coarseBounds(start, end);
-      // A row's text starts with its local date L, and its instant lies in [L − 14 h, L + 1 day + 14 h):
-      // it is surely inside the range when L ≥ start + 14 h and L + 1 day + 14 h ≤ end.
-      const innerFrom = start === undefined ? null : dayText(Math.ceil((start + 14 * HOUR_MS) / DAY_MS) * DAY_MS);
-      const innerTo = end === undefined ? null : dayText(Math.floor((end - DAY_MS - 14 * HOUR_MS) / DAY_MS) * DAY_MS + DAY_MS);
+      // A row's text starts with its local date L, and its instant lies in [L − 15 h, L + 1 day + 15 h):
+      // it is surely inside the range when L ≥ start + 15 h and L + 1 day + 15 h ≤ end.
+      const innerFrom = start === undefined ? null : dayText(Math.ceil((start + OFFSET_MS) / DAY_MS) * DAY_MS);
+      const innerTo = end === undefined ? null : dayText(Math.floor((end - DAY_MS - OFFSET_MS) / DAY_MS) * DAY_MS + DAY_MS);
       if (innerFrom !== null && innerTo !== null && innerFrom >= innerTo) return [{ ...range(coarseFrom, coarseTo), exact: true }];
       const pieces = [{ ...range(innerFrom, innerTo), exact: false }];
       if (start !== undefined) pieces.push({ ...range(coarseFrom, innerFrom), exact: true });

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { sqliteFingerprints } from './fingerprint-sql.js';
+import { fingerprintOnSecondThread, secondThreadShare } from './fingerprint-threads.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ProcessingRows, type PendingIds, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
@@ -274,8 +275,40 @@ export class SqliteSource implements LogSource {
     return r.n;
   }
 
+  /**
+   * A large span is split between two threads (fingerprint-threads.ts): a
+   * second connection fingerprints the oldest windows while this one does the
+   * rest. Should the second thread fail, this one does its windows too.
+   */
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): Promise<WindowFingerprint[]> {
+    const k = windows.length < 2 ? 0 : secondThreadShare(windows, this.rowsAround(Math.min(...windows.map((w) => w.start)), Math.max(...windows.map((w) => w.end))));
+    if (!k) return this.fingerprintsHere(filter, windows, columns, upTo, version);
+    const older = windows.slice(0, k).map(({ start, end, upTo: at }) => (at ? { start, end, upTo: at } : { start, end }));
+    const far = fingerprintOnSecondThread({ path: this.path, table: tableOf(this.schema), filter, windows: older, columns: [...columns], upTo, version }).catch(() => null);
+    const near = this.fingerprintsHere(filter, windows.slice(k), columns, upTo, version);
+    return [...((await far) ?? this.fingerprintsHere(filter, older, columns, upTo, version)), ...near];
+  }
+
+  /** The fingerprints computed on this thread's connection, in one grouped statement. */
+  fingerprintsHere(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): WindowFingerprint[] {
     return sqliteFingerprints(this.db, this.d, this.schema, filter, windows, columns, upTo, version);
+  }
+
+  /**
+   * About how many rows lie in [start, end): the rowids at the two ends of the
+   * coarse text range, two seeks in the timestamp index (rows land in rowid
+   * order close to their timestamp). 0 without that index.
+   */
+  private rowsAround(start: number, end: number): number {
+    if (!this.timestampIndex) return 0;
+    const { from, to } = coarseBounds(start, end);
+    const ix = `"${this.timestampIndex.replace(/"/g, '""')}"`;
+    const first = from === null ? null : this.db.prepare(`SELECT rowid FROM ${this.t} INDEXED BY ${ix} WHERE "timestamp" >= ? ORDER BY "timestamp" LIMIT 1`).pluck().get(from) as number | undefined;
+    const last = to === null ? null : this.db.prepare(`SELECT rowid FROM ${this.t} INDEXED BY ${ix} WHERE "timestamp" < ? ORDER BY "timestamp" DESC LIMIT 1`).pluck().get(to) as number | undefined;
+    if (first === undefined || last === undefined) return 0;
+    const lo = first ?? 0;
+    const hi = last ?? ((this.db.prepare(`SELECT max(rowid) FROM ${this.t}`).pluck().get() as number | null) ?? 0);
+    return Math.max(0, hi - lo);
   }
 
   async aggregate(filter: Filter, spec: AggregateSpec): Promise<Record<string, unknown>[]> {
