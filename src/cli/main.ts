@@ -37,6 +37,15 @@ function action(fn: Action) {
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
+/**
+ * `run` and `verify` fingerprint the delivered windows: a second thread for a
+ * large span starts now, and loads while this one loads the command and its
+ * config (source/sqlite/fingerprint-threads.ts).
+ */
+async function warmFingerprintThread(): Promise<void> {
+  (await import('../source/sqlite/fingerprint-threads.js')).startFingerprintThread();
+}
+
 export function buildProgram(): Command {
   const program = new Command('bifrost-logs')
     .description('Export, query and report on Bifrost gateway request logs.')
@@ -158,7 +167,7 @@ export function buildProgram(): Command {
     .option('--json', 'NDJSON run events on stdout')
     .option('--now <time>', 'replace the clock (RFC 3339), for replays and tests')
     .addHelpText('after', examples(['bifrost-logs run --quiet', 'bifrost-logs run daily_s3_export --plan', 'bifrost-logs run --json >> /var/log/bifrost-logs.ndjson']))
-    .action(action(async (ctx, o, args) => (await import('./commands/run.js')).runCommand(ctx, { names: args, plan: o.plan, json: o.json, now: o.now })));
+    .action(action(async (ctx, o, args) => { await warmFingerprintThread(); return (await import('./commands/run.js')).runCommand(ctx, { names: args, plan: o.plan, json: o.json, now: o.now }); }));
 
   const jobs = program.command('jobs').description('the ledger of runs')
     .addHelpText('after', examples(['bifrost-logs jobs list --status failed', 'bifrost-logs jobs show 3f2a9c1e', 'bifrost-logs jobs retry 3f2a9c1e']));
@@ -182,7 +191,7 @@ export function buildProgram(): Command {
     .option('--run <run-id>', 'only this run\'s window')
     .option('--json', 'NDJSON results')
     .addHelpText('after', examples(['bifrost-logs verify', 'bifrost-logs verify daily_s3_export', 'bifrost-logs verify --run 3f2a9c1e --json']))
-    .action(action(async (ctx, o, args) => (await import('./commands/verify.js')).verifyCommand(ctx, { name: args[0], run: o.run, json: o.json })));
+    .action(action(async (ctx, o, args) => { await warmFingerprintThread(); return (await import('./commands/verify.js')).verifyCommand(ctx, { name: args[0], run: o.run, json: o.json }); }));
 
   addSourceOptions(program.command('check').description('config valid, DB readable, destinations reachable').argument('[name]'))
     .option('--json', 'JSON results')

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error plain JS module
 import { writeSqlite } from '../../fixtures/generator.mjs';
-import { PARALLEL_MIN_ROWS, secondThreadShare } from '../../src/source/sqlite/fingerprint-threads.js';
+import { PARALLEL_MIN_ROWS, secondThreadShare, WARM_PARALLEL_MIN_ROWS } from '../../src/source/sqlite/fingerprint-threads.js';
 import { createRecordMapper } from '../../src/record/mapper.js';
 import { selectFields } from '../../src/record/fields.js';
 import { createWarnings } from '../../src/record/json-cell.js';
@@ -18,7 +18,7 @@ let dir: string;
 let db: string;
 // The second thread runs the built worker (dist/), as the CLI does.
 const dist = (m: string) => import(`../../dist/source/sqlite/${m}.js`);
-const { fingerprintOnSecondThread } = (await dist('fingerprint-threads')) as typeof import('../../src/source/sqlite/fingerprint-threads.js');
+const { fingerprintOnSecondThread, startFingerprintThread, warmThreadReady } = (await dist('fingerprint-threads')) as typeof import('../../src/source/sqlite/fingerprint-threads.js');
 const { SqliteSource } = (await dist('sqlite-source')) as typeof import('../../src/source/sqlite/sqlite-source.js');
 
 beforeAll(() => {
@@ -32,6 +32,10 @@ describe('secondThreadShare', () => {
   it('keeps a small span on one thread', () => {
     expect(secondThreadShare(week, PARALLEL_MIN_ROWS - 1)).toBe(0);
     expect(secondThreadShare(week.slice(0, 1), 10 * PARALLEL_MIN_ROWS)).toBe(0);
+    // A thread started ahead costs less, so a smaller span is split.
+    expect(secondThreadShare(week, WARM_PARALLEL_MIN_ROWS - 1, true)).toBe(0);
+    expect(secondThreadShare(week, 270_000, true)).toBe(3);
+    expect(secondThreadShare(week, 270_000)).toBe(0);
   });
   it('gives the second thread the oldest windows, a little under half, and never all of them', () => {
     expect(secondThreadShare(week, 1_333_000)).toBe(3);
@@ -56,6 +60,17 @@ describe('fingerprintOnSecondThread', () => {
       const upTo = { kind: 'rowid' as const, value: 2500 };
       const f = { completedOnly: true, providers: ['openai'] };
       expect(await fingerprintOnSecondThread({ path: db, table: 'logs', filter: f, windows: week, columns: COLUMNS, upTo })).toEqual(s.fingerprintsHere(f, week, COLUMNS, upTo));
+    } finally { await s.close(); }
+  });
+
+  it('hands the task to a thread started ahead, once', async () => {
+    startFingerprintThread();
+    expect(warmThreadReady()).toBe(true);
+    const s = SqliteSource.open(db);
+    try {
+      const there = await fingerprintOnSecondThread({ path: db, table: 'logs', filter: { completedOnly: true }, windows: week, columns: COLUMNS });
+      expect(warmThreadReady()).toBe(false);
+      expect(there).toEqual(s.fingerprintsHere({ completedOnly: true }, week, COLUMNS));
     } finally { await s.close(); }
   });
 

@@ -10,13 +10,16 @@ import type { FingerprintTask } from './fingerprint-threads.js';
  */
 // Below normal priority (this thread only, on Linux), as the encoding threads: the gateway comes first.
 try { setPriority(constants.priority.PRIORITY_BELOW_NORMAL); } catch { /* not permitted here: run at normal priority */ }
-const task = workerData as FingerprintTask;
+const port = parentPort!;
+// Started ahead of need (fingerprint-threads.ts), the thread has its modules loaded when the task comes.
+const task = (workerData as FingerprintTask | null) ?? await new Promise<FingerprintTask>((resolve) => port.once('message', resolve));
 let source: SqliteSource | null = null;
 try {
   source = SqliteSource.open(task.path, task.table);
-  parentPort!.postMessage({ ok: source.fingerprintsHere(task.filter, task.windows, task.columns, task.upTo, task.version) });
+  port.postMessage({ ok: source.fingerprintsHere(task.filter, task.windows, task.columns, task.upTo, task.version) });
 } catch (err) {
-  parentPort!.postMessage({ error: (err as Error).message ?? String(err) });
+  port.postMessage({ error: (err as Error).message ?? String(err) });
 } finally {
   await source?.close();
+  port.close();
 }

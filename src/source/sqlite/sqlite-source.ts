@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { sqliteFingerprints } from './fingerprint-sql.js';
-import { fingerprintOnSecondThread, secondThreadShare } from './fingerprint-threads.js';
+import { fingerprintOnSecondThread, secondThreadShare, warmThreadReady } from './fingerprint-threads.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ProcessingRows, type PendingIds, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
@@ -110,8 +110,8 @@ export class SqliteSource implements LogSource {
    * The rowid span (lo, hi] that holds every row of a time filter, found in
    * the timestamp index: the first and last rowid whose exact time falls in
    * the range. The index holds the text and the rowid, so the exact test runs
-   * on index entries alone (the coarse ±1 day text range around a one-day
-   * window covers three or four days), and the table scan then covers only
+   * on index entries alone (the coarse text range around a one-day window
+   * covers three dates), and the table scan then covers only
    * the rows inserted between the window's first and last row.
    */
   private rowidSpan(f: Filter, lo: number, hi: number): [number, number] {
@@ -281,7 +281,7 @@ export class SqliteSource implements LogSource {
    * rest. Should the second thread fail, this one does its windows too.
    */
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): Promise<WindowFingerprint[]> {
-    const k = windows.length < 2 ? 0 : secondThreadShare(windows, this.rowsAround(Math.min(...windows.map((w) => w.start)), Math.max(...windows.map((w) => w.end))));
+    const k = windows.length < 2 ? 0 : secondThreadShare(windows, this.rowsAround(Math.min(...windows.map((w) => w.start)), Math.max(...windows.map((w) => w.end))), warmThreadReady());
     if (!k) return this.fingerprintsHere(filter, windows, columns, upTo, version);
     const older = windows.slice(0, k).map(({ start, end, upTo: at }) => (at ? { start, end, upTo: at } : { start, end }));
     const far = fingerprintOnSecondThread({ path: this.path, table: tableOf(this.schema), filter, windows: older, columns: [...columns], upTo, version }).catch(() => null);

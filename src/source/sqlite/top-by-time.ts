@@ -1,8 +1,8 @@
 import { parseStoreTimestamp } from '../../util/time.js';
 
 const DAY_MS = 86_400_000;
-/** Offsets stay within ±14 h, and a fraction adds under a second. */
-const SLACK_MS = 14 * 3_600_000 + 1_000;
+/** Offsets stay within ±14:59 (the most SQLite and our parser read), and a fraction adds under a second. */
+const SLACK_MS = 15 * 3_600_000 + 1_000;
 
 interface Entry { ms: number; rowid: number }
 
@@ -22,7 +22,7 @@ function dayStart(text: string): number {
  * oldest first, from (rowid, timestamp text) pairs that arrive in the text
  * index's order in the same direction.
  *
- * Text order is not time order: offsets shift a reading by up to ±14 h, and on
+ * Text order is not time order: offsets shift a reading by up to ±15 h, and on
  * one date every migrated `…T…Z` text sorts after every `… …+00:00` one. So the
  * scan keeps going until no row still to come can beat the k-th best: every
  * remaining text is at most (or at least) the current one, which bounds its
@@ -78,10 +78,10 @@ function naiveText(ms: number): string {
  * SQL a short list of candidates for the first `k` by instant: the k-th best
  * instant among them, `ms`, which the true k-th matches or beats, and a text
  * bound past which no row can reach `ms`. Newest first, a text below
- * `text` reads earlier than `ms` − 14 h − 1 s (a ' ' form on the same date
+ * `text` reads earlier than `ms` − 15 h − 1 s (a ' ' form on the same date
  * compares by time; a 'T' form sorts after every ' ' form of its date), so
  * its instant is before `ms`. Oldest first, a text of a later date than
- * `ms` + 14 h + 1 s reads, and so lies, after `ms`. Null when the head holds
+ * `ms` + 15 h + 1 s reads, and so lies, after `ms`. Null when the head holds
  * fewer than `k` rows or its k-th instant is unreadable: the caller scans.
  */
 export function narrowing(head: ReadonlyArray<[number, string]>, k: number, order: 'asc' | 'desc'): { text: string; ms: number } | null {
