@@ -38,6 +38,12 @@ export interface AggregateDialect extends Dialect {
   readonly float: string;
   /** An aggregate equal to PostgreSQL's `percentile_cont(p)` over the non-null values of `expr`. */
   percentile(p: number, expr: string): string;
+  /**
+   * The mean of the non-null values of `expr` as a float, the same whatever
+   * order the rows are added in (absent: AVG of the float cast, which a store
+   * that adds them in one pass gives the same way every time).
+   */
+  mean?(expr: string): string;
 }
 
 export const PERCENTILES: Partial<Record<Metric, number>> = { p50_latency: 0.5, p95_latency: 0.95, p99_latency: 0.99 };
@@ -119,7 +125,7 @@ export function aggregateSql(d: AggregateDialect, schema: DetectedSchema, filter
     success_rate: rate(succ),
     error_rate: rate(err),
     cancelled_rate: rate(canc),
-    avg_latency: `COALESCE(AVG(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END), 0)`,
+    avg_latency: `COALESCE(${d.mean ? d.mean(`CASE WHEN ${bdone} THEN lat END`) : `AVG(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END)`}, 0)`,
     max_latency: `MAX(CASE WHEN ${bdone} THEN ${d.float.replace('$', 'lat')} END)`,
     total_tokens: `COALESCE(SUM(CASE WHEN ${bdone} THEN tt END), 0)`,
     input_tokens: `COALESCE(SUM(CASE WHEN ${bdone} THEN pt END), 0)`,

@@ -4,8 +4,16 @@ import { escapeLike } from '../filter.js';
 const jsonb = (column: string) => `("${column}"::text)::jsonb`;
 const validJson = (column: string) => `pg_input_is_valid("${column}"::text, 'jsonb')`;
 
-/** Epoch ms of `timestamp`, truncated (not rounded) to the millisecond: extract() is exact numeric. */
-export const PG_TS_MS = `floor(extract(epoch from "timestamp") * 1000)::float8`;
+/**
+ * Epoch ms of `timestamp`, truncated (not rounded) to the millisecond. In
+ * float8 arithmetic where that is exact: `date_part` gives the seconds within
+ * 0.12 µs for instants between 1700 and 2250, rounding to whole microseconds
+ * makes them exact (under 2^53), and a whole number of microseconds divided by
+ * 1000 never lands within rounding of a whole millisecond it is not. Elsewhere
+ * `extract()`, exact numeric, which costs the server ~0.6 s more per million
+ * rows.
+ */
+export const PG_TS_MS = `(CASE WHEN "timestamp" > '1700-01-01Z' AND "timestamp" < '2250-01-01Z' THEN floor(round(date_part('epoch', "timestamp") * 1000000) / 1000) ELSE floor(extract(epoch from "timestamp") * 1000)::float8 END)`;
 
 // Nested CASEs: Postgres does not promise to short-circuit AND, and a cast of
 // malformed JSON would abort the whole statement.
@@ -68,5 +76,8 @@ export function createPostgresDialect(): AggregateDialect {
     nullSafeEq: (a, b) => `${a} IS NOT DISTINCT FROM ${b}`,
     float: 'CAST($ AS double precision)',
     percentile: (p, expr) => `percentile_cont(${p}) WITHIN GROUP (ORDER BY ${expr})`,
+    // A parallel plan adds float8 values in an order that changes from run to run (and so the last digits of the
+    // mean); numeric sums exactly (Bifrost's latency is numeric already), and the mean is rounded once.
+    mean: (expr) => `CAST(AVG(CAST(${expr} AS numeric)) AS double precision)`,
   };
 }

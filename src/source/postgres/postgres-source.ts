@@ -10,7 +10,17 @@ import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dial
 import { tableOf, type LogTableName } from '../log-table.js';
 
 const DEFAULT_PAGE = 5000;
-const NUMERIC = /^(numeric|decimal|bigint|integer|smallint|real|double precision)$/;
+/** Columns read as float8: integers of any width (int8 would arrive as text), and floats. */
+const NUMERIC = /^(bigint|integer|smallint|real|double precision)$/;
+/** numeric columns: read as their text and parsed here (see READ_TYPES). */
+const DECIMAL = /^(numeric|decimal)$/;
+/**
+ * The row pages' type parsers: numeric arrives as its text (numeric_out) and
+ * is parsed here, correctly rounded as the server's numeric::float8 (which
+ * goes through the same text and strtod) would, sparing the server a cast
+ * per value (~0.1 s per million rows and column).
+ */
+const READ_TYPES = { getTypeParser: (oid: number, format?: string) => (oid === pg.types.builtins.NUMERIC ? parseFloat : pg.types.getTypeParser(oid, format as 'text')) };
 const SORT_SQL: Record<ListQuery['sort'], string> = {
   timestamp: '"timestamp"',
   latency: '"latency"',
@@ -108,6 +118,7 @@ export class PostgresSource implements LogSource {
     const t = this.schema.types.get(p) ?? 'text';
     const q = `"${p}"`;
     if (NUMERIC.test(t)) return `${q}::float8`;
+    if (DECIMAL.test(t)) return q;
     if (t === 'json' || t === 'jsonb') return `${q}::text`;
     if (t.startsWith('timestamp')) return `floor(extract(epoch from ${q}) * 1000)::float8`;
     return q;
@@ -133,7 +144,7 @@ export class PostgresSource implements LogSource {
 
   private async q<T extends pg.QueryResultRow>(sql: string, params: unknown[], rowMode?: 'array'): Promise<pg.QueryResult<T>> {
     try {
-      if (rowMode) return (await this.client.query({ text: sql, values: params, rowMode: 'array' } as pg.QueryArrayConfig)) as unknown as pg.QueryResult<T>;
+      if (rowMode) return (await this.client.query({ text: sql, values: params, rowMode: 'array', types: READ_TYPES } as pg.QueryArrayConfig)) as unknown as pg.QueryResult<T>;
       return await this.client.query<T>(sql, params);
     } catch (err) {
       if (err instanceof CliError) throw err;
