@@ -5,7 +5,7 @@ const jsonb = (column: string) => `("${column}"::text)::jsonb`;
 const validJson = (column: string) => `pg_input_is_valid("${column}"::text, 'jsonb')`;
 
 /**
- * Epoch ms of `timestamp`, truncated (not rounded) to the millisecond. In
+ * Epoch ms of a timestamp column, truncated (not rounded) to the millisecond. In
  * float8 arithmetic where that is exact: `date_part` gives the seconds within
  * 0.12 µs for instants between 1700 and 2250, rounding to whole microseconds
  * makes them exact (under 2^53), and a whole number of microseconds divided by
@@ -13,7 +13,11 @@ const validJson = (column: string) => `pg_input_is_valid("${column}"::text, 'jso
  * `extract()`, exact numeric, which costs the server ~0.6 s more per million
  * rows.
  */
-export const PG_TS_MS = `(CASE WHEN "timestamp" > '1700-01-01Z' AND "timestamp" < '2250-01-01Z' THEN floor(round(date_part('epoch', "timestamp") * 1000000) / 1000) ELSE floor(extract(epoch from "timestamp") * 1000)::float8 END)`;
+export const pgEpochMs = (column: string): string =>
+  `(CASE WHEN ${column} > '1700-01-01Z' AND ${column} < '2250-01-01Z' THEN floor(round(date_part('epoch', ${column}) * 1000000) / 1000) ELSE floor(extract(epoch from ${column}) * 1000)::float8 END)`;
+
+/** Epoch ms of `timestamp` (pgEpochMs). */
+export const PG_TS_MS = pgEpochMs('"timestamp"');
 
 // Nested CASEs: Postgres does not promise to short-circuit AND, and a cast of
 // malformed JSON would abort the whole statement.

@@ -6,7 +6,7 @@ import { FINGERPRINT_VERSION, fingerprintScope, stamp } from '../fingerprint.js'
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { missingCoreColumns, physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ProcessingRows, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
-import { createPostgresDialect, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
+import { createPostgresDialect, pgEpochMs, PG_STATUS_CODE, PG_TS_MS } from './postgres-dialect.js';
 import { tableOf, type LogTableName } from '../log-table.js';
 
 const DEFAULT_PAGE = 5000;
@@ -120,7 +120,7 @@ export class PostgresSource implements LogSource {
     if (NUMERIC.test(t)) return `${q}::float8`;
     if (DECIMAL.test(t)) return q;
     if (t === 'json' || t === 'jsonb') return `${q}::text`;
-    if (t.startsWith('timestamp')) return `floor(extract(epoch from ${q}) * 1000)::float8`;
+    if (t.startsWith('timestamp')) return pgEpochMs(q);
     return q;
   }
 
