@@ -40,7 +40,7 @@ describe('verify with only --state-dir', () => {
     rmSync(join(out, part));
     const bad = await cli(['verify', '--state-dir', state]);
     expect(bad.code).toBe(65);
-    expect(bad.stderr).toMatch(/^bifrost-logs: could not verify the delivered exports: 1 difference\(s\) found$/m);
+    expect(bad.stderr).toMatch(/^bifrost-logs: could not verify the delivered exports: 1 difference found$/m);
     expect(bad.stderr).toMatch(/^DIFF logs \(run [0-9a-f]{8}\) .*is missing$/m);
   });
 

@@ -96,7 +96,7 @@ export async function verifyCommand(ctx: Ctx, o: VerifyOptions): Promise<number>
   if (!windows) ctx.log.info('no delivered windows to verify');
   if (diffs.length) {
     const detail = o.json ? undefined : diffs.map((d) => `DIFF ${d}`).join('\n');
-    throw new CliError('verify the delivered exports', `${diffs.length} difference(s) found`, { exitCode: ExitCode.dataErr, detail });
+    throw new CliError('verify the delivered exports', `${count(diffs.length, 'difference')} found`, { exitCode: ExitCode.dataErr, detail });
   }
   return 0;
 }
