@@ -46,7 +46,7 @@ function dayText(ms: number): string {
  * SQLite reads a UTC offset of up to 14:59 (hours ≤ 14), so a row whose text
  * starts with the local date L lies in [L − 15 h, L + 1 day + 15 h).
  */
-const OFFSET_MS = 15 * HOUR_MS;
+export const OFFSET_MS = 15 * HOUR_MS;
 
 /**
  * The text bounds on the indexed column that cannot miss a row of

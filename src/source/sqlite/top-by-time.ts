@@ -1,8 +1,8 @@
-import { parseStoreTimestamp } from '../../util/time.js';
+import { DAY_MS, parseStoreTimestamp } from '../../util/time.js';
+import { OFFSET_MS } from './sqlite-dialect.js';
 
-const DAY_MS = 86_400_000;
-/** Offsets stay within ±14:59 (the most SQLite and our parser read), and a fraction adds under a second. */
-const SLACK_MS = 15 * 3_600_000 + 1_000;
+/** Offsets stay within ±14:59 (the most SQLite and our parser read: OFFSET_MS), and a fraction adds under a second. */
+const SLACK_MS = OFFSET_MS + 1_000;
 
 interface Entry { ms: number; rowid: number }
 
