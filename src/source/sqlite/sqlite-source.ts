@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
 import { sqliteFingerprints } from './fingerprint-sql.js';
-import { fingerprintOnSecondThread, secondThreadShare, warmThreadReady } from './fingerprint-threads.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ProcessingRows, type PendingIds, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
@@ -281,7 +280,10 @@ export class SqliteSource implements LogSource {
    * rest. Should the second thread fail, this one does its windows too.
    */
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): Promise<WindowFingerprint[]> {
-    const k = windows.length < 2 ? 0 : secondThreadShare(windows, this.rowsAround(Math.min(...windows.map((w) => w.start)), Math.max(...windows.map((w) => w.end))), warmThreadReady());
+    if (windows.length < 2) return this.fingerprintsHere(filter, windows, columns, upTo, version);
+    // Loaded here: `query` and `stats` never fingerprint, and start without it.
+    const { fingerprintOnSecondThread, secondThreadShare, warmThreadReady } = await import('./fingerprint-threads.js');
+    const k = secondThreadShare(windows, this.rowsAround(Math.min(...windows.map((w) => w.start)), Math.max(...windows.map((w) => w.end))), warmThreadReady());
     if (!k) return this.fingerprintsHere(filter, windows, columns, upTo, version);
     const older = windows.slice(0, k).map(({ start, end, upTo: at }) => (at ? { start, end, upTo: at } : { start, end }));
     const far = fingerprintOnSecondThread({ path: this.path, table: tableOf(this.schema), filter, windows: older, columns: [...columns], upTo, version }).catch(() => null);
