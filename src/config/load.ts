@@ -119,13 +119,28 @@ function syntaxProblem(file: string, err: unknown): { why: string; detail: strin
   return undefined;
 }
 
+/**
+ * JSON config files through JSON.parse: cosmiconfig's own JSON loader brings
+ * parse-json and a code-frame highlighter into every command's start, and the
+ * syntax error is shown with our own caret excerpt anyway (syntaxProblem).
+ */
+function loadJsonFile(filepath: string, content: string): unknown {
+  try {
+    return JSON.parse(content);
+  } catch (err) {
+    throw Object.assign(err as Error, { filepath });
+  }
+}
+
 function wrapLoadError(file: string, err: unknown): CliError {
   const e = err as NodeJS.ErrnoException & { filepath?: string };
   if (e.code === 'ENOENT') return new CliError('load the config', `${file}: no such file`, { exitCode: ExitCode.config });
-  const syntax = syntaxProblem(e.filepath ?? file, err);
+  // cosmiconfig's loaders name the file in the message's first line only.
+  const where = e.filepath ?? /^(?:JSON|YAML) Error in (.*):$/m.exec(e.message ?? '')?.[1] ?? file;
+  const syntax = syntaxProblem(where, err);
   if (syntax) return new CliError('load the config', syntax.why, { exitCode: ExitCode.config, detail: syntax.detail, hint: 'fix the syntax at the caret', cause: err });
   const msg = (e.message ?? String(err)).split('\n').find((l) => l.trim() && !/^(JSON|YAML) Error in /.test(l)) ?? String(err);
-  return new CliError('load the config', `${file}: ${msg.trim()}`, { exitCode: ExitCode.config, cause: err });
+  return new CliError('load the config', `${where}: ${msg.trim()}`, { exitCode: ExitCode.config, cause: err });
 }
 
 /** Where a destination's config holds a local path (dotted keys under `config`). */
@@ -178,9 +193,11 @@ export async function loadConfig(o: LoadOptions): Promise<LoadedConfig | null> {
     const retention = raw.client?.log_retention_days ?? raw.log_retention_days ?? raw.logs_store?.config?.log_retention_days ?? raw.logs_store?.retention_days;
     return { file, logExports: parsed.log_exports!, retentionDays: typeof retention === 'number' ? retention : undefined };
   }
-  const explorer = cosmiconfig('bifrost-logs', { searchStrategy: 'none', searchPlaces: SEARCH_PLACES });
   let result;
   try {
+    // Inside the try: making the explorer reads cosmiconfig's own settings from the working directory
+    // (package.json, .config/config.*), and a broken one of those is a config problem, said as such.
+    const explorer = cosmiconfig('bifrost-logs', { searchStrategy: 'none', searchPlaces: SEARCH_PLACES, loaders: { '.json': loadJsonFile } });
     result = o.configPath ? await explorer.load(resolve(o.configPath)) : await explorer.search(o.cwd ?? process.cwd());
   } catch (err) {
     throw wrapLoadError(o.configPath ?? 'bifrost-logs config', err);

@@ -99,6 +99,15 @@ describe('config syntax errors show the reason, line, column and a caret', () =>
     expect(r.stderr).toContain('  4 |   x: 1\n    |   ^\n');
     expect(r.stderr).not.toContain('YAML Error');
   });
+  it('a broken package.json in the working directory (read while searching) is named, never an internal error', async () => {
+    const cwd = join(dir, `broken-pkg${++n}`);
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, 'package.json'), '{"name": "app", "scripts": {\n');
+    const r = await cli(['check'], { cwd, env: { HOME: cwd, XDG_STATE_HOME: join(cwd, 'state') } });
+    expect(r.code, r.stderr).toBe(78);
+    expect(r.stderr).toContain(`could not load the config: ${join(cwd, 'package.json')}:2:1: Expected property name or '}'`);
+    expect(r.stderr).not.toMatch(/internal error|JSON Error in/);
+  });
 });
 
 describe('a slow reader of stdout', () => {
