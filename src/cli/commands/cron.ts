@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { mkdirpSync } from '../../util/mkdirp.js';
-import { fileURLToPath } from 'node:url';
+import { packageFile } from '../../util/package-root.js';
 import { CliError, ExitCode, usageError } from '../../errors.js';
 import { parseDuration } from '../../util/time.js';
 import { stateDir } from '../../run/state-dir.js';
@@ -39,7 +39,7 @@ export async function cronCommand(ctx: Ctx, o: { every: string; log?: string }):
     });
   }
   const state = stateDir(ctx, cfg?.logExports.state_dir);
-  const bin = resolve(fileURLToPath(new URL('../../../bin/bifrost-logs.js', import.meta.url)));
+  const bin = packageFile('bin', 'bifrost-logs.js');
   const args = [process.execPath, bin, 'run', '--quiet', '--no-progress'];
   if (ctx.global.bifrostConfig) args.push('--bifrost-config', resolve(ctx.global.bifrostConfig));
   else if (cfg) args.push('--config', cfg.file);
