@@ -1,4 +1,5 @@
 import { cosmiconfig } from 'cosmiconfig';
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -92,6 +93,14 @@ function caretExcerpt(text: string, line: number, column: number): string {
   return out.join('\n');
 }
 
+/** Where jsonc-parser (strict: no comments, no trailing commas) finds the first error; loaded on this error path only. */
+function firstJsonErrorOffset(text: string): number | undefined {
+  const { parse } = createRequire(import.meta.url)('jsonc-parser') as typeof import('jsonc-parser');
+  const errors: import('jsonc-parser').ParseError[] = [];
+  parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  return errors[0]?.offset;
+}
+
 /** The parser's reason with line and column, and an excerpt, for a JSON or YAML syntax error. */
 function syntaxProblem(file: string, err: unknown): { why: string; detail: string } | undefined {
   const e = err as { name?: string; reason?: string; mark?: { line: number; column: number } };
@@ -107,9 +116,15 @@ function syntaxProblem(file: string, err: unknown): { why: string; detail: strin
       JSON.parse(text);
       return undefined;
     } catch (je) {
-      const m = /^(.*?)(?: in JSON)? at position (\d+)/.exec((je as Error).message);
-      const reason = (m?.[1] ?? (je as Error).message).replace(/ in JSON$/, '');
-      const pos = m ? Number(m[2]) : text.length;
+      const msg = (je as Error).message;
+      const m = /^(.*?)(?: in JSON)? at position (\d+)/.exec(msg);
+      // V8 gives no position for an unexpected token (a trailing comma in an array, a bare word), only the
+      // text around it: the token's reason alone, and its offset from a parser that reports offsets.
+      const token = /^(Unexpected token '.*?'),/s.exec(msg);
+      const pos = m ? Number(m[2]) : firstJsonErrorOffset(text) ?? text.length;
+      // A misspelt word (`tru`) fails at the character after it; the caret is at the word, and so is the reason.
+      const word = /^[^\s,:[\]{}"]+/.exec(text.slice(pos))?.[0];
+      const reason = m?.[1] ?? (token && word && word.length > 1 ? `Unexpected '${word}'` : token?.[1]) ?? msg.replace(/ in JSON$/, '');
       const before = text.slice(0, pos).split(/\r?\n/);
       const line = before.length;
       const column = before[before.length - 1]!.length + 1;

@@ -90,6 +90,19 @@ describe('config syntax errors show the reason, line, column and a caret', () =>
     expect(r.stderr).toContain('  4 |     "exports": []\n    |     ^\n');
     expect(r.stderr).not.toMatch(/bifrost-logs check/);
   });
+  it('JSON with a trailing comma in an array, or a misspelt word: the caret is at the fault, not the end of the file', async () => {
+    const f = join(dir, 'syn-trailing.json');
+    writeFileSync(f, '{\n  "log_exports": {\n    "exports": [\n      {"name": "a"},\n    ],\n    "enabled": true\n  }\n}\n');
+    let r = await cli(['check', '--config', f]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`could not load the config: ${f}:5:5: Unexpected token ']'\n`);
+    expect(r.stderr).toContain('  5 |     ],\n    |     ^\n');
+    writeFileSync(f, '{\n  "log_exports": {\n    "enabled": tru\n  }\n}\n');
+    r = await cli(['check', '--config', f]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`could not load the config: ${f}:3:16: Unexpected 'tru'\n`);
+    expect(r.stderr).toContain('  3 |     "enabled": tru\n    |                ^\n');
+  });
   it('YAML missing a comma', async () => {
     const f = join(dir, 'syn.yaml');
     writeFileSync(f, 'log_exports:\n  enabled: true\n  exports: [a, b\n  x: 1\n');
