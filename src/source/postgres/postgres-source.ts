@@ -194,8 +194,13 @@ export class PostgresSource implements LogSource {
     const upTo = q.upTo ?? (await this.position());
     const params: unknown[] = [];
     const conds = [...this.positionConds({ after: q.after, upTo }, params), ...filterConditions(this.d, this.schema, q.filter, params)];
+    // Excluded ids (rows processing when the export began; DBs without inc_number) are left out by the server:
+    // `<> ALL` of an array is hashed there (Postgres 15+), where a JS Set looked up every row's id (~0.5 s of
+    // this thread per 1M rows).
+    const ids = q.exclude?.positions?.length ? undefined : q.exclude?.ids;
+    if (ids?.length) { params.push(ids); conds.push(`"id" <> ALL($${params.length}::text[])`); }
     const pages = this.cursorPages(`SELECT ${select} FROM ${this.t} ${whereClause(conds)} ORDER BY "timestamp", "id"`, params, names, q.pageSize ?? DEFAULT_PAGE, signal);
-    const skip = excluder(q, names);
+    const skip = ids?.length ? null : excluder(q, names);
     if (!skip) return yield* pages;
     for await (const p of pages) {
       const rows = skip(p.rows);
