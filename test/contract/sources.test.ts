@@ -142,6 +142,35 @@ describe('LogSource contract: SQLite, Postgres and ClickHouse give equal answers
     }
   });
 
+  it('ClickHouse pages by time slice: rows sharing one timestamp beyond a page, sparse and empty stretches, each row once', async () => {
+    await ch.exec('CREATE DATABASE IF NOT EXISTS slices');
+    await ch.exec(`CREATE TABLE slices.logs AS ${ch.database}.logs`);
+    // 50 rows at one instant, then rows days apart, then a dense run.
+    await ch.exec(`INSERT INTO slices.logs SELECT * REPLACE (toDateTime64('2026-10-02 12:00:00.000', 3) AS timestamp) FROM ${ch.database}.logs FINAL WHERE status = 'success' ORDER BY id LIMIT 50`);
+    await ch.exec(`INSERT INTO slices.logs SELECT * REPLACE (toDateTime64('2026-03-01 00:00:00.000', 3) + toIntervalDay(rowNumberInAllBlocks() * 9) AS timestamp, concat('sparse-', id) AS id) FROM ${ch.database}.logs FINAL WHERE status = 'success' ORDER BY id LIMIT 20`);
+    await ch.exec(`INSERT INTO slices.logs SELECT * REPLACE (concat('dense-', id) AS id) FROM ${ch.database}.logs FINAL WHERE status <> 'processing' ORDER BY id LIMIT 900`);
+    const want = (await ch.exec('SELECT id FROM slices.logs FINAL ORDER BY id')).trim().split('\n');
+    expect(want.length).toBe(970);
+    const u = new URL(ch.url);
+    const s = await openSource(specFromDbArg(`clickhouse://${ch.user}:${ch.password}@${u.host}/slices`, '--db'));
+    try {
+      for (const [pageSize, filter] of [[7, {}], [50, {}], [49, {}], [333, { start: Date.parse('2026-01-01T00:00:00Z'), end: Date.parse('2027-01-01T00:00:00Z') }], [4, { start: Date.parse('2026-10-02T12:00:00Z'), end: Date.parse('2026-10-02T12:00:00.001Z') }]] as const) {
+        const ids: string[] = [];
+        for await (const p of s.read({ filter, columns: ['id', 'status'], pageSize })) {
+          const i = p.columns.indexOf('id');
+          for (const r of p.rows) ids.push(r[i] as string);
+        }
+        const expected = filter.end === Date.parse('2026-10-02T12:00:00.001Z') ? 50 : 970;
+        expect(ids.length, `page ${pageSize}`).toBe(expected);
+        expect(new Set(ids).size, `page ${pageSize}`).toBe(expected);
+        if (expected === 970) expect([...ids].sort(), `page ${pageSize}`).toEqual(want);
+      }
+    } finally {
+      await s.close();
+      await ch.exec('DROP DATABASE slices');
+    }
+  });
+
   it('aggregates: every metric, grouped and not, equal across stores', async () => {
     for (const groupBy of [[], ['provider'], ['status', 'status_code'], ['date'], ['hour', 'model'], ['week'], ['month', 'object_type'], ['request_type'], ['endpoint', 'method']]) {
       const spec = { groupBy, metrics: [...METRICS], timezone: 'Europe/Berlin' };
