@@ -166,7 +166,7 @@ export class ClickHouseSource implements LogSource {
     for (;;) {
       signal?.throwIfAborted();
       const at = last ? last.ts : from;
-      const end = Math.min(span.hi, Math.max(at + 1, at + slice));
+      const end = Math.min(span.hi, at + slice);
       const params: unknown[] = [];
       const conds = [...this.positionConds({ after: q.after, upTo }, params), ...filterConditions(this.d, this.schema, q.filter, params)];
       const ms = (v: number) => `fromUnixTimestamp64Milli(toInt64(${this.d.param(params, v)}))`;
@@ -192,7 +192,7 @@ export class ClickHouseSource implements LogSource {
         last = null;
       }
       if (extra) for (const r of rows) r.length = names.length;
-      const out = skip && rows.length ? skip(rows) : rows;
+      const out = skip ? skip(rows) : rows;
       if (out.length) yield { columns: names, rows: out };
       if (!full && end >= span.hi) break;
     }
