@@ -10,6 +10,7 @@ import { windowFilter, type LateSpec, type RestateSpec } from './window-spec.js'
 import type { ExportJob } from './job.js';
 import type { Ledger, RunRow } from './ledger.js';
 import { fingerprintColumns, type ExportPlan, type PlannedRun } from './plan.js';
+import { sameCost } from '../source/fingerprint.js';
 import { openDestination } from './destinations.js';
 import { count, humanBytes } from '../util/format.js';
 import { destLocation } from './dest-location.js';
@@ -111,7 +112,7 @@ const round = (n: number) => Math.round(n * 1e6) / 1e6;
 
 /** Rows changed by a restatement, as far as the fingerprints tell: added or removed rows, or at least one when only values changed. */
 function restateRowsChanged(a: WindowFingerprint, b: WindowFingerprint): number {
-  return Math.abs(a.rows - b.rows) || (a.hash !== b.hash || a.cost !== b.cost || a.tokens !== b.tokens ? 1 : 0);
+  return Math.abs(a.rows - b.rows) || (a.hash !== b.hash || !sameCost(a.cost, b.cost) || a.tokens !== b.tokens ? 1 : 0);
 }
 
 /** One export's failure as the CliError its caller reports: "could not export NAME: why", with its exit code and hint. */

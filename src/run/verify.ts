@@ -7,7 +7,7 @@ import type { ExportJob } from './job.js';
 import type { RunRow } from './ledger.js';
 import type { Manifest } from './manifest.js';
 import { fingerprintColumns } from './plan.js';
-import { currentFingerprints, sameFingerprint } from '../source/fingerprint.js';
+import { currentFingerprints, sameCost, sameFingerprint } from '../source/fingerprint.js';
 import { windowFilter } from './window-spec.js';
 
 /** One delivered window, checked: its manifest (null when none was recorded) and what differs. */
@@ -94,7 +94,7 @@ function fingerprintDifference(job: ExportJob, r: RunRow, old: WindowFingerprint
   if (sameFingerprint(old, fp)) return null;
   const what: string[] = [];
   if (old.rows !== fp.rows) what.push(`rows ${old.rows} → ${fp.rows}`);
-  if (Math.abs(old.cost - fp.cost) >= 1e-9) what.push(`cost ${+old.cost.toFixed(6)} → ${+fp.cost.toFixed(6)}`);
+  if (!sameCost(old.cost, fp.cost)) what.push(`cost ${+old.cost.toFixed(6)} → ${+fp.cost.toFixed(6)}`);
   if (old.tokens !== fp.tokens) what.push(`tokens ${old.tokens} → ${fp.tokens}`);
   if (!what.length) what.push('values of delivered rows (status, latency, error details, token usage…)');
   const inLookback = job.restateLookbackMs > 0 && r.window_end > Date.now() - job.restateLookbackMs;

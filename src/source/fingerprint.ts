@@ -81,8 +81,18 @@ export function stamp(fp: Omit<WindowFingerprint, 'v' | 'scope'>, version: Finge
   return version === 1 ? fp : scope ? { ...fp, v: version, scope } : { ...fp, v: version };
 }
 
+/**
+ * Two sums of the same costs: a window's cost is a floating-point sum, whose
+ * last digits depend on the order the rows were added in (one statement or
+ * two threads' parts), so equal within a billionth of the larger. A changed
+ * cost changes the hash, exactly.
+ */
+export function sameCost(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
 export function sameFingerprint(a: WindowFingerprint, b: WindowFingerprint): boolean {
-  return a.rows === b.rows && (a.v ?? 1) === (b.v ?? 1) && (a.scope ?? []).join() === (b.scope ?? []).join() && a.hash === b.hash && Math.abs(a.cost - b.cost) < 1e-9 && a.tokens === b.tokens;
+  return a.rows === b.rows && (a.v ?? 1) === (b.v ?? 1) && (a.scope ?? []).join() === (b.scope ?? []).join() && a.hash === b.hash && sameCost(a.cost, b.cost) && a.tokens === b.tokens;
 }
 
 /** A window as delivered: its span, the position it was read up to, and the fingerprint stored then (null: none). */

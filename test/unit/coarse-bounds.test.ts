@@ -49,10 +49,12 @@ describe('coarseBounds', () => {
     }
   });
 
-  it('spans the dates of a daily window with one day either side at most', () => {
+  it('reaches 15 hours either side of the window, to the hour', () => {
     const start = Date.parse('2026-09-24T00:00:00Z');
-    expect(coarseBounds(start, start + DAY)).toEqual({ from: '2026-09-23', to: '2026-09-26' });
-    expect(coarseBounds(start, start + 7 * DAY)).toEqual({ from: '2026-09-23', to: '2026-10-02' });
+    expect(coarseBounds(start, start + DAY)).toEqual({ from: '2026-09-23 09', to: '2026-09-25T15' });
+    expect(coarseBounds(start, start + 7 * DAY)).toEqual({ from: '2026-09-23 09', to: '2026-10-01T15' });
+    // Off the hour, outward.
+    expect(coarseBounds(start + 30 * 60_000, start + DAY + 1)).toEqual({ from: '2026-09-23 09', to: '2026-09-25T16' });
   });
 });
 

@@ -4,47 +4,11 @@ import { filterConditions, whereClause, type Filter } from '../filter.js';
 import type { DetectedSchema } from '../schema.js';
 import { tableOf } from '../log-table.js';
 import type { FingerprintVersion, SourcePosition, WindowFingerprint } from '../types.js';
-import { SQLITE_TS_MS, type SqliteDialect } from './sqlite-dialect.js';
+import { coarseBounds, SQLITE_TS_MS, type SqliteDialect } from './sqlite-dialect.js';
+import { MOD48, runFingerprintStatement, type FingerprintPartial, type FingerprintStatement } from './fingerprint-run.js';
 
-const MOD48 = 281474976710656;
 /** A prime below 2^31: a row's term stays below it, so a window's sum of terms stays exact in 64 bits. */
 const P31 = 2147483629;
-
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
-
-/**
- * Version 1's 48-bit hash of a row's values: FNV-1a style over each value,
- * type-tagged (NULL, number bits, text code units, blob bytes). Kept to
- * compare windows fingerprinted by an older release.
- */
-function rowHashV1(...vals: unknown[]): number {
-  let h = 0x811c9dc5;
-  let g = 0x9e3779b9;
-  for (let j = 0; j < vals.length; j++) {
-    const v = vals[j];
-    if (v === null || v === undefined) { h = Math.imul(h ^ 0x100, 0x01000193); }
-    else if (typeof v === 'number') {
-      F64[0] = v;
-      h = Math.imul(h ^ U32[0]!, 0x01000193);
-      h = Math.imul(h ^ U32[1]!, 0x01000193);
-    } else if (typeof v === 'bigint') {
-      F64[0] = Number(v);
-      h = Math.imul(h ^ U32[0]! ^ 0x55, 0x01000193);
-      h = Math.imul(h ^ U32[1]!, 0x01000193);
-    } else if (typeof v === 'string') {
-      for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v.charCodeAt(i), 0x01000193);
-      h = Math.imul(h ^ (v.length + 0x200), 0x01000193);
-    } else if (Buffer.isBuffer(v)) {
-      for (let i = 0; i < v.length; i++) h = Math.imul(h ^ v[i]!, 0x01000193);
-      h = Math.imul(h ^ (v.length + 0x300), 0x01000193);
-    }
-    g = Math.imul(g ^ h ^ j, 0x5bd1e995);
-  }
-  return ((g >>> 16) & 0xffff) * 0x100000000 + (h >>> 0);
-}
-
-const withV1 = new WeakSet<Database.Database>();
 
 /**
  * Versions 2 and 3's per-row term, in plain SQL (no function call per row): each
@@ -98,18 +62,43 @@ function uniform(windows: readonly Window[]): { s0: number; len: number } | null
 }
 
 /**
- * One fingerprint per window in one grouped statement (LogSource.fingerprints).
- * The rows are read by rowid range when the span's rows are dense in it (rows
- * land in rowid order close to their timestamp), else through the timestamp
- * index; each is placed in its window by its exact instant.
+ * How a window set is fingerprinted: one statement per part of the rows
+ * (disjoint parts whose union is every row of the span, so their sums add),
+ * or nothing to read.
  */
-export function sqliteFingerprints(db: Database.Database, d: SqliteDialect, schema: DetectedSchema, filter: Filter, windows: readonly Window[], columns: readonly string[], upTo?: SourcePosition, version: FingerprintVersion = FINGERPRINT_VERSION): WindowFingerprint[] {
-  if (!windows.length) return [];
+export interface FingerprintPlan {
+  windows: number;
+  version: FingerprintVersion;
+  scope?: string[];
+  parts: FingerprintStatement[];
+}
+
+/**
+ * The plan of the fingerprints of the windows (LogSource.fingerprints). The
+ * rows are read by rowid range when the span's rows are dense in it (rows
+ * land in rowid order close to their timestamp), else through an index on
+ * the timestamp text; each is placed in its window by its exact instant.
+ * With `split` (0 < split < 1, versions 2 and 3) the rows are cut in two
+ * parts, the first about that share of them (older text, or lower rowids),
+ * for two connections to read side by side; a row outside any window is read
+ * by one part at most.
+ */
+export function planSqliteFingerprints(db: Database.Database, d: SqliteDialect, schema: DetectedSchema, filter: Filter, windows: readonly Window[], columns: readonly string[], upTo?: SourcePosition, version: FingerprintVersion = FINGERPRINT_VERSION, split?: number): FingerprintPlan {
   const scope = fingerprintScope(schema, filter, windows, columns, version);
-  const zero = () => stamp({ rows: 0, cost: 0, tokens: 0, hash: 0 }, version, scope.scope);
+  const plan: FingerprintPlan = { windows: windows.length, version, scope: scope.scope, parts: [] };
+  if (!windows.length) return plan;
   const t = `"${tableOf(schema)}"`;
-  const coarseParams: unknown[] = [];
-  const coarse = d.coarseTime(coarseParams, scope.filter.start, scope.filter.end)!;
+  const bounds = coarseBounds(scope.filter.start, scope.filter.end);
+  // The coarse text range on the indexed column, narrowed to a part's side of a cut: one bound each way, so the
+  // index range itself is the part's.
+  const text = (ps: unknown[], cut?: { below?: string; from?: string }) => {
+    const lo = cut?.from !== undefined && (bounds.from === null || cut.from > bounds.from) ? cut.from : bounds.from;
+    const hi = cut?.below !== undefined && (bounds.to === null || cut.below < bounds.to) ? cut.below : bounds.to;
+    const c: string[] = [];
+    if (lo !== null) { ps.push(lo); c.push(`"timestamp" >= ?`); }
+    if (hi !== null) { ps.push(hi); c.push(`"timestamp" < ?`); }
+    return c;
+  };
   let limit = upTo?.kind === 'rowid' ? upTo.value : Infinity;
   // Windows' own positions: one bound when they share it, else a bound per window.
   const own = windows.map((w) => (w.upTo?.kind === 'rowid' ? Math.min(w.upTo.value, limit) : limit));
@@ -118,48 +107,95 @@ export function sqliteFingerprints(db: Database.Database, d: SqliteDialect, sche
   const u = uniform(windows);
   const filterParams: unknown[] = [];
   const filterConds = filterConditions(d, schema, { ...scope.filter, start: undefined, end: undefined }, filterParams);
-  const params: unknown[] = [];
-  const conds: string[] = [];
+  const share = version !== 1 && split !== undefined && split > 0 && split < 1 ? split : null;
+  // Rows arrive at a steady rate: the text at that share of the span divides them so. Any text divides them
+  // exactly in two (a total order), whatever their forms.
+  const first = Math.min(...windows.map((w) => w.start));
+  const last = Math.max(...windows.map((w) => w.end));
+  const at = share === null ? null : new Date(first + share * (last - first)).toISOString().slice(0, 16).replace('T', ' ');
+  const textCuts = at === null ? [undefined] : [{ below: at }, { from: at }];
+  // Each part's conditions and parameters.
+  let parts: Array<{ conds: string[]; params: unknown[] }>;
   let from = t;
+  const rowidBound = limit !== Infinity ? [`rowid <= ${Math.trunc(limit)}`] : [];
   // Version 3 reads a covering index when the table has one: every status but processing, the text range, the filter.
-  const coverConds = [`"status" IN (${STATUSES(t)})`, coarse, ...filterConds, ...(limit !== Infinity ? [`rowid <= ${Math.trunc(limit)}`] : [])];
-  const cover = version === 3 && scope.filter.completedOnly ? coveringIndex(db, t, scope, coverConds, [...coarseParams, ...filterParams]) : null;
+  const probe: unknown[] = [];
+  const cover = version === 3 && scope.filter.completedOnly ? coveringIndex(db, t, scope, [`"status" IN (${STATUSES(t)})`, ...text(probe), ...filterConds, ...rowidBound], [...probe, ...filterParams]) : null;
   if (cover) {
     from = `${t} INDEXED BY ${cover}`;
-    conds.push(...coverConds);
-    params.push(...coarseParams, ...filterParams);
+    parts = textCuts.map((cut) => {
+      const ps: unknown[] = [];
+      const conds = [`"status" IN (${STATUSES(t)})`, ...text(ps, cut), ...filterConds, ...rowidBound];
+      return { conds, params: [...ps, ...filterParams] };
+    });
   } else {
-    const span = db.prepare(`SELECT min(rowid) AS lo, max(rowid) AS hi, count(*) AS n FROM ${t} WHERE ${coarse}`).get(...coarseParams) as { lo: number | null; hi: number | null; n: number };
-    if (!span.n || span.lo === null || span.hi === null) return windows.map(zero);
+    const spanParams: unknown[] = [];
+    const span = db.prepare(`SELECT min(rowid) AS lo, max(rowid) AS hi, count(*) AS n FROM ${t} ${whereClause(text(spanParams))}`).get(...spanParams) as { lo: number | null; hi: number | null; n: number };
+    if (!span.n || span.lo === null || span.hi === null) return plan;
     const dense = span.hi - span.lo + 1 <= 4 * span.n;
-    if (dense) { from = `${t} NOT INDEXED`; conds.push(`rowid BETWEEN ${Math.trunc(span.lo)} AND ${Math.trunc(Math.min(span.hi, limit))}`); }
-    else if (limit !== Infinity) conds.push(`rowid <= ${Math.trunc(limit)}`);
-    // The text range picks the rows through the index; read by rowid, the exact bucket alone tells.
-    if (!dense || !u) { conds.push(coarse); params.push(...coarseParams); }
-    conds.push(...filterConds);
-    params.push(...filterParams);
+    if (dense) {
+      from = `${t} NOT INDEXED`;
+      const lo = Math.trunc(span.lo);
+      const hi = Math.trunc(Math.min(span.hi, limit));
+      const mid = lo + Math.round((share ?? 1) * (hi - lo));
+      const ranges = share === null ? [[lo, hi]] : [[lo, mid], [mid + 1, hi]];
+      // The text range picks the rows through the index; read by rowid, the exact bucket alone tells.
+      parts = ranges.map(([a, b]) => {
+        const ps: unknown[] = [];
+        const conds = [`rowid BETWEEN ${a} AND ${b}`, ...(u ? [] : text(ps)), ...filterConds];
+        return { conds, params: [...ps, ...filterParams] };
+      });
+    } else {
+      parts = textCuts.map((cut) => {
+        const ps: unknown[] = [];
+        const conds = [...rowidBound, ...text(ps, cut), ...filterConds];
+        return { conds, params: [...ps, ...filterParams] };
+      });
+    }
   }
   const hash = version === 1 ? `bl_row_hash(${scope.cols.map((c) => `"${c}"`).join(', ')})` : rowTerm(scope, version);
   // Version 1 summed each hash mod 2^48 and reduced the sum in JS; versions 2 and 3 sum terms below 2^31 exactly.
   const sum = (h: string) => (version === 1 ? `sum(${h} % ${MOD48})` : `sum(${h}) % ${MOD48}`);
-  if (version === 1 && !withV1.has(db)) { db.function('bl_row_hash', { deterministic: true, varargs: true }, rowHashV1); withV1.add(db); }
   const c = scope.cost ? `"${scope.cost}"` : '0';
   const k = scope.tokens ? `"${scope.tokens}"` : '0';
-  let sql: string;
-  if (u) {
-    // The bucket of each row's second, floored (shifted positive before dividing), computed once per row (LIMIT
-    // keeps the subquery from being flattened into the grouping); rows outside the windows are left out by HAVING.
-    const inner = `SELECT ((unixepoch("timestamp") - ${u.s0 - u.len}) / ${u.len} - 1) AS b, rowid AS p, ${c} AS c, ${k} AS k, ${hash} AS h FROM ${from} ${whereClause(conds)} LIMIT -1`;
-    const own_ = shared ? '' : `WHERE p <= (CASE b ${own.map((x, i) => `WHEN ${i} THEN ${x === Infinity ? 9e15 : Math.trunc(x)}`).join(' ')} END)`;
-    sql = `SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, ${sum('h')} AS h FROM (${inner}) ${own_} GROUP BY b HAVING b BETWEEN 0 AND ${windows.length - 1}`;
-  } else {
+  const statement = (part: { conds: string[]; params: unknown[] }): FingerprintStatement => {
+    const where = whereClause(part.conds);
+    const ps = part.params;
+    if (u) {
+      // The bucket of each row's second, floored (shifted positive before dividing), computed once per row (LIMIT
+      // keeps the subquery from being flattened into the grouping); rows outside the windows are left out by HAVING.
+      const inner = `SELECT ((unixepoch("timestamp") - ${u.s0 - u.len}) / ${u.len} - 1) AS b, rowid AS p, ${c} AS c, ${k} AS k, ${hash} AS h FROM ${from} ${where} LIMIT -1`;
+      const own_ = shared ? '' : `WHERE p <= (CASE b ${own.map((x, i) => `WHEN ${i} THEN ${x === Infinity ? 9e15 : Math.trunc(x)}`).join(' ')} END)`;
+      return { sql: `SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, ${sum('h')} AS h FROM (${inner}) ${own_} GROUP BY b HAVING b BETWEEN 0 AND ${windows.length - 1}`, params: ps, v1: version === 1 };
+    }
     // Each row's instant once (LIMIT keeps the subquery from being flattened into every WHEN).
-    const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${c} AS c, ${k} AS k, ${hash} AS h FROM ${from} ${whereClause(conds)} LIMIT -1`;
+    const inner = `SELECT ${SQLITE_TS_MS} AS t, rowid AS p, ${c} AS c, ${k} AS k, ${hash} AS h FROM ${from} ${where} LIMIT -1`;
     const bucket = windows.map((w, i) => `WHEN t >= ${Math.trunc(w.start)} AND t < ${Math.trunc(w.end)}${own[i] !== Infinity && !shared ? ` AND p <= ${Math.trunc(own[i]!)}` : ''} THEN ${i}`).join(' ');
-    sql = `SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, ${sum('h')} AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner})) WHERE b IS NOT NULL GROUP BY b`;
+    return { sql: `SELECT b, count(*) AS n, total(c) AS c, total(k) AS k, ${sum('h')} AS h FROM (SELECT CASE ${bucket} END AS b, c, k, h FROM (${inner})) WHERE b IS NOT NULL GROUP BY b`, params: ps, v1: version === 1 };
+  };
+  plan.parts = parts.map(statement);
+  return plan;
+}
+
+/** The windows' fingerprints from the partial sums of every part of a plan. */
+export function combineFingerprints(plan: FingerprintPlan, results: ReadonlyArray<readonly FingerprintPartial[]>): WindowFingerprint[] {
+  const sums = Array.from({ length: plan.windows }, () => ({ n: 0, c: 0, k: 0, h: 0 }));
+  for (const rows of results) {
+    for (const r of rows) {
+      if (!(r.b >= 0 && r.b < plan.windows)) continue;
+      const s = sums[r.b]!;
+      s.n += r.n;
+      s.c += r.c;
+      s.k += r.k;
+      // Each part's sum is reduced mod 2^48, so two of them add exactly in a double.
+      s.h = plan.version === 1 ? Number((BigInt(s.h) + BigInt(r.h)) % BigInt(MOD48)) : (s.h + (r.h % MOD48) + MOD48) % MOD48;
+    }
   }
-  const rows = db.prepare(sql).all(...params) as Array<{ b: number; n: number; c: number; k: number; h: number }>;
-  const out = windows.map(zero);
-  for (const r of rows) if (r.b >= 0 && r.b < windows.length) out[r.b] = stamp({ rows: r.n, cost: r.c, tokens: r.k, hash: version === 1 ? Number(BigInt(r.h) % BigInt(MOD48)) : ((r.h % MOD48) + MOD48) % MOD48 }, version, scope.scope);
-  return out;
+  return sums.map((s) => stamp({ rows: s.n, cost: s.c, tokens: s.k, hash: s.h }, plan.version, plan.scope));
+}
+
+/** One fingerprint per window, every part read on this connection. */
+export function sqliteFingerprints(db: Database.Database, d: SqliteDialect, schema: DetectedSchema, filter: Filter, windows: readonly Window[], columns: readonly string[], upTo?: SourcePosition, version: FingerprintVersion = FINGERPRINT_VERSION): WindowFingerprint[] {
+  const plan = planSqliteFingerprints(db, d, schema, filter, windows, columns, upTo, version);
+  return combineFingerprints(plan, plan.parts.map((st) => runFingerprintStatement(db, st)));
 }

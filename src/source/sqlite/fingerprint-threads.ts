@@ -1,27 +1,20 @@
 import { Worker } from 'node:worker_threads';
-import type { Filter } from '../filter.js';
-import type { LogTableName } from '../log-table.js';
-import type { FingerprintVersion, SourcePosition, WindowFingerprint } from '../types.js';
+import type { FingerprintPartial, FingerprintStatement } from './fingerprint-run.js';
 
-/** What a second thread fingerprints: the windows it takes, on its own connection to the same DB file. */
+/** What a second thread reads: one part of a fingerprint plan, on its own connection to the same DB file. */
 export interface FingerprintTask {
   path: string;
-  table: LogTableName;
-  filter: Filter;
-  windows: Array<{ start: number; end: number; upTo?: SourcePosition }>;
-  columns: string[];
-  upTo?: SourcePosition;
-  version?: FingerprintVersion;
+  statement: FingerprintStatement;
 }
 
 /**
  * What a second thread costs, in rows the calling thread reads meanwhile:
  * starting it, unless it was started ahead (a V8 isolate, the modules, a
- * connection: ~100 ms on a 2-core VM), and the text margin its own range
- * scans (about a day of rows for daily windows).
+ * connection: ~100 ms on a 2-core VM), or else opening its connection and
+ * passing the answer.
  */
 const STARTUP_ROWS = 150_000;
-const WARM_ROWS = 40_000;
+const WARM_ROWS = 5_000;
 /**
  * Below this many rows in the span one thread does it all. Measured on the
  * benchmark's DBs (7 daily windows, 2 cores): 1M rows (~270k in the span)
@@ -57,36 +50,24 @@ export function warmThreadReady(): boolean {
 }
 
 /**
- * How many of the windows, the oldest, a second thread takes (0: none), so
- * both threads finish together: the rows split by the windows' lengths (rows
- * arrive at a steady rate), less what the second thread spends starting.
+ * The share of the rows (0: none) a second thread reads, so both threads
+ * finish together: a little under half, less what it spends starting.
  */
-export function secondThreadShare(windows: ReadonlyArray<{ start: number; end: number }>, rows: number, started = false): number {
-  if (windows.length < 2 || rows < (started ? WARM_PARALLEL_MIN_ROWS : PARALLEL_MIN_ROWS)) return 0;
-  const share = (rows - (started ? WARM_ROWS : STARTUP_ROWS)) / (2 * rows);
-  const total = windows.reduce((s, w) => s + (w.end - w.start), 0);
-  let k = 0;
-  let acc = 0;
-  // Take the next window while that brings the share closer than leaving it.
-  while (k < windows.length - 1) {
-    const len = windows[k]!.end - windows[k]!.start;
-    if (Math.abs(acc + len - share * total) > Math.abs(acc - share * total)) break;
-    acc += len;
-    k++;
-  }
-  return k;
+export function secondThreadShare(rows: number, started = false): number {
+  if (rows < (started ? WARM_PARALLEL_MIN_ROWS : PARALLEL_MIN_ROWS)) return 0;
+  return (rows - (started ? WARM_ROWS : STARTUP_ROWS)) / (2 * rows);
 }
 
 /**
- * The task's fingerprints from a second thread (the one started ahead, if
+ * The task's partial sums from a second thread (the one started ahead, if
  * any, else a new one); rejects when the thread cannot start or fails.
  */
-export function fingerprintOnSecondThread(task: FingerprintTask): Promise<WindowFingerprint[]> {
+export function fingerprintOnSecondThread(task: FingerprintTask): Promise<FingerprintPartial[]> {
   return new Promise((resolve, reject) => {
     const w = warm ?? new Worker(WORKER, { workerData: null });
     warm = null;
     w.ref();
-    w.once('message', (m: { ok?: WindowFingerprint[]; error?: string }) => (m.ok ? resolve(m.ok) : reject(new Error(m.error))));
+    w.once('message', (m: { ok?: FingerprintPartial[]; error?: string }) => (m.ok ? resolve(m.ok) : reject(new Error(m.error))));
     w.once('error', reject);
     w.once('exit', (code) => reject(new Error(`the fingerprint thread exited (${code}) without an answer`)));
     w.postMessage(task);

@@ -50,13 +50,23 @@ export const OFFSET_MS = 15 * HOUR_MS;
 
 /**
  * The text bounds on the indexed column that cannot miss a row of
- * [start, end): every stored form starts with the local date, so the dates
- * from start − 15 h up to end + 15 h (not quite ±1 day). Null where the range
- * is open.
+ * [start, end), to the hour: every stored form starts with the local date
+ * and hour, `YYYY-MM-DD HH` or `YYYY-MM-DDTHH`, and a row's local time lies
+ * within 14:59 of its instant. The lower bound is the hour of start − 15 h
+ * in the space form, which sorts before the `T` form of the same hour; the
+ * upper (exclusive) is the hour after end + 15 h in the `T` form, which sorts
+ * after the space form. Null where the range is open.
  */
 export function coarseBounds(start?: number, end?: number): { from: string | null; to: string | null } {
-  // The last date that can hold a row before `end` is that of end + 15 h, exclusive of the instant itself.
-  return { from: start === undefined ? null : dayText(start - OFFSET_MS), to: end === undefined ? null : dayText(end + OFFSET_MS - 1 + DAY_MS) };
+  return {
+    from: start === undefined ? null : hourText(Math.floor((start - OFFSET_MS) / HOUR_MS) * HOUR_MS, ' '),
+    to: end === undefined ? null : hourText(Math.ceil((end + OFFSET_MS) / HOUR_MS) * HOUR_MS, 'T'),
+  };
+}
+
+function hourText(ms: number, sep: ' ' | 'T'): string {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)}${sep}${iso.slice(11, 13)}`;
 }
 
 /**
@@ -64,7 +74,7 @@ export function coarseBounds(start?: number, end?: number): { from: string | nul
  * over the data's time span, since SQLite has no IANA zone support.
  */
 export interface SqliteDialect extends AggregateDialect {
-  /** A text range on the indexed column (the dates of start − 15 h to end + 15 h) that cannot miss a row of [start, end). */
+  /** A text range on the indexed column (the hours of start − 15 h to end + 15 h) that cannot miss a row of [start, end). */
   coarseTime(params: unknown[], start?: number, end?: number): string | null;
   /**
    * The coarse text range of [start, end) cut into pieces on the indexed

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { aggregateSql, shapeAggregateRow } from '../aggregate-sql.js';
-import { sqliteFingerprints } from './fingerprint-sql.js';
+import { combineFingerprints, planSqliteFingerprints, sqliteFingerprints } from './fingerprint-sql.js';
+import { runFingerprintStatement, type FingerprintStatement } from './fingerprint-run.js';
 import { filterConditions, processingFilter, whereClause, type Filter } from '../filter.js';
 import { physicalColumn, readSelectList, type DetectedSchema } from '../schema.js';
 import { excluder, type WindowFingerprint, type FingerprintVersion, type AggregateSpec, type ProcessingRows, type PendingIds, type ListQuery, type LogSource, type ReadQuery, type RowPage, type SourcePosition } from '../types.js';
@@ -275,23 +276,26 @@ export class SqliteSource implements LogSource {
   }
 
   /**
-   * A large span is split between two threads (fingerprint-threads.ts): a
-   * second connection fingerprints the oldest windows while this one does the
-   * rest. Should the second thread fail, this one does its windows too.
+   * A large span is split between two threads (fingerprint-threads.ts): the
+   * rows are cut in two parts, a second connection reads the older one while
+   * this one reads the rest, and the windows' sums add up. Should the second
+   * thread fail, this one reads its part too.
    */
   async fingerprints(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): Promise<WindowFingerprint[]> {
-    if (windows.length < 2) return this.fingerprintsHere(filter, windows, columns, upTo, version);
+    if (!windows.length) return this.fingerprintsHere(filter, windows, columns, upTo, version);
     // Loaded here: `query` and `stats` never fingerprint, and start without it.
     const { fingerprintOnSecondThread, secondThreadShare, warmThreadReady } = await import('./fingerprint-threads.js');
-    const k = secondThreadShare(windows, this.rowsAround(Math.min(...windows.map((w) => w.start)), Math.max(...windows.map((w) => w.end))), warmThreadReady());
-    if (!k) return this.fingerprintsHere(filter, windows, columns, upTo, version);
-    const older = windows.slice(0, k).map(({ start, end, upTo: at }) => (at ? { start, end, upTo: at } : { start, end }));
-    const far = fingerprintOnSecondThread({ path: this.path, table: tableOf(this.schema), filter, windows: older, columns: [...columns], upTo, version }).catch(() => null);
-    const near = this.fingerprintsHere(filter, windows.slice(k), columns, upTo, version);
-    return [...((await far) ?? this.fingerprintsHere(filter, older, columns, upTo, version)), ...near];
+    const share = secondThreadShare(this.rowsAround(Math.min(...windows.map((w) => w.start)), Math.max(...windows.map((w) => w.end))), warmThreadReady());
+    if (!share) return this.fingerprintsHere(filter, windows, columns, upTo, version);
+    const plan = planSqliteFingerprints(this.db, this.d, this.schema, filter, windows, columns, upTo, version, share);
+    if (plan.parts.length < 2) return combineFingerprints(plan, plan.parts.map((st) => runFingerprintStatement(this.db, st)));
+    const [older, newer] = plan.parts as [FingerprintStatement, FingerprintStatement];
+    const far = fingerprintOnSecondThread({ path: this.path, statement: older }).catch(() => null);
+    const near = runFingerprintStatement(this.db, newer);
+    return combineFingerprints(plan, [(await far) ?? runFingerprintStatement(this.db, older), near]);
   }
 
-  /** The fingerprints computed on this thread's connection, in one grouped statement. */
+  /** The fingerprints computed on this thread's connection. */
   fingerprintsHere(filter: Filter, windows: ReadonlyArray<{ start: number; end: number; upTo?: SourcePosition }>, columns: readonly string[], upTo?: SourcePosition, version?: FingerprintVersion): WindowFingerprint[] {
     return sqliteFingerprints(this.db, this.d, this.schema, filter, windows, columns, upTo, version);
   }
