@@ -30,5 +30,8 @@ const bundle = await rolldown({
   platform: 'node',
   logLevel: 'warn',
 });
-await bundle.write({ dir: out, format: 'esm', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js', sourcemap: true });
+await bundle.write({ dir: out, format: 'esm', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js', sourcemap: true,
+  // Minified, names kept (stack traces and `.name` read as in the source): V8 parses a third less text at start-up.
+  minify: { compress: { keepNames: { function: true, class: true } }, mangle: { keepNames: { function: true, class: true } } },
+});
 await bundle.close();

@@ -1,8 +1,7 @@
-import { cosmiconfig } from 'cosmiconfig';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { CliError, ConfigProblems, ExitCode } from '../errors.js';
 import { configFileSchema, type ConfigFile, type LogExportsConfig } from './schema.js';
@@ -29,7 +28,8 @@ function knownKeys(schema: z.ZodType, out = new Set<string>(), seen = new Set<un
   for (const o of def.options ?? []) knownKeys(o, out, seen);
   return out;
 }
-const KNOWN = knownKeys(configFileSchema);
+/** Walked on the first unknown key only: every command validates, few mistype. */
+let known: Set<string> | null = null;
 
 function pathText(path: ReadonlyArray<PropertyKey>): string {
   let s = '';
@@ -44,7 +44,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
     const at = pathText(i.path);
     if (i.code === 'unrecognized_keys') {
       for (const k of i.keys) {
-        const s = suggest(k, KNOWN);
+        const s = suggest(k, (known ??= knownKeys(configFileSchema)));
         out.push(`${pathText([...i.path, k])}: unknown key${s ? ` (did you mean "${s}"?)` : ''}`);
       }
     } else if (i.code === 'invalid_value' && 'values' in i) {
@@ -208,14 +208,24 @@ export async function loadConfig(o: LoadOptions): Promise<LoadedConfig | null> {
     const retention = raw.client?.log_retention_days ?? raw.log_retention_days ?? raw.logs_store?.config?.log_retention_days ?? raw.logs_store?.retention_days;
     return { file, logExports: parsed.log_exports!, retentionDays: typeof retention === 'number' ? retention : undefined };
   }
-  let result;
-  try {
-    // Inside the try: making the explorer reads cosmiconfig's own settings from the working directory
-    // (package.json, .config/config.*), and a broken one of those is a config problem, said as such.
-    const explorer = cosmiconfig('bifrost-logs', { searchStrategy: 'none', searchPlaces: SEARCH_PLACES, loaders: { '.json': loadJsonFile } });
-    result = o.configPath ? await explorer.load(resolve(o.configPath)) : await explorer.search(o.cwd ?? process.cwd());
-  } catch (err) {
-    throw wrapLoadError(o.configPath ?? 'bifrost-logs config', err);
+  let result: { filepath: string; config: unknown; isEmpty?: boolean } | null;
+  if (o.configPath && /\.json$/i.test(o.configPath) && basename(o.configPath) !== 'package.json') {
+    // A named JSON file (what `cron` writes into the crontab line) is read as it is, without cosmiconfig,
+    // which would first read its own settings from the working directory.
+    const filepath = resolve(o.configPath);
+    let text: string;
+    try { text = readFileSync(filepath, 'utf8'); } catch (err) { throw wrapLoadError(o.configPath, err); }
+    try { result = text.trim() ? { filepath, config: loadJsonFile(filepath, text) } : { filepath, config: undefined, isEmpty: true }; } catch (err) { throw wrapLoadError(o.configPath, err); }
+  } else {
+    try {
+      const { cosmiconfig } = await import('cosmiconfig');
+      // Inside the try: making the explorer reads cosmiconfig's own settings from the working directory
+      // (package.json, .config/config.*), and a broken one of those is a config problem, said as such.
+      const explorer = cosmiconfig('bifrost-logs', { searchStrategy: 'none', searchPlaces: SEARCH_PLACES, loaders: { '.json': loadJsonFile } });
+      result = o.configPath ? await explorer.load(resolve(o.configPath)) : await explorer.search(o.cwd ?? process.cwd());
+    } catch (err) {
+      throw wrapLoadError(o.configPath ?? 'bifrost-logs config', err);
+    }
   }
   if (!result || result.isEmpty) {
     if (o.configPath) throw new CliError('load the config', `${o.configPath} is empty`, { exitCode: ExitCode.config });

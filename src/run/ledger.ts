@@ -6,6 +6,7 @@ import type { PendingIds, SourcePosition, WindowFingerprint } from '../source/ty
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import type { Manifest } from './manifest.js';
 import { makeStateDir } from './state-dir.js';
+import { sqliteNativeBinding } from '../util/sqlite-binding.js';
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failed';
 export type RunKind = 'window' | 'late' | 'adhoc' | 'unplaced' | 'restate';
@@ -100,7 +101,7 @@ export async function openLedger(dir: string): Promise<Ledger> {
   try {
     // The wait from the start: after a kill -9 the first opener recovers the WAL under an exclusive lock,
     // and runs started at the same moment must wait for it rather than fail.
-    db = new Database(path, { timeout: 15_000 });
+    db = new Database(path, { timeout: 15_000, nativeBinding: sqliteNativeBinding() });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.exec(SCHEMA);

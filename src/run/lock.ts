@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { CliError, ExitCode, systemFailure } from '../errors.js';
 import type { Logger } from '../util/logger.js';
+import { sqliteNativeBinding } from '../util/sqlite-binding.js';
 
 export interface LockInfo {
   pid: number;
@@ -31,7 +32,7 @@ interface Row { export: string; pid: number; host: string; started_at: string; t
 function openLocks(stateDir: string): Database.Database {
   const dir = join(stateDir, 'locks');
   makeStateDir(dir);
-  const db = new Database(join(dir, 'locks.db'), { timeout: 15_000 });
+  const db = new Database(join(dir, 'locks.db'), { timeout: 15_000, nativeBinding: sqliteNativeBinding() });
   db.exec(`CREATE TABLE IF NOT EXISTS holders (
     export TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL,
     token TEXT NOT NULL, heartbeat_ms INTEGER NOT NULL)`);

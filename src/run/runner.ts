@@ -5,7 +5,6 @@ import type { Destination } from '../destination/types.js';
 import { scrubKnownSecrets } from '../util/env-ref.js';
 import { isoMs } from '../util/time.js';
 import type { EngineContext } from './context.js';
-import { exportWindow } from './export-window.js';
 import { windowFilter, type LateSpec, type RestateSpec } from './window-spec.js';
 import type { ExportJob } from './job.js';
 import type { Ledger, RunRow } from './ledger.js';
@@ -46,6 +45,8 @@ export async function executePlan(ctx: EngineContext, job: ExportJob, plan: Plan
   const events = ctx.events;
   const res: ExecuteResult = { ok: 0, failed: 0 };
   if (!plan.length) return res;
+  // Loaded when there is something to write: a run with nothing due (most cron runs) never loads the encoders.
+  const { exportWindow } = await import('./export-window.js');
   let dest: Destination;
   try {
     dest = (await openDestination(ctx, job, { signal: ctx.signal, stateDir: ledger.dir })).dest;

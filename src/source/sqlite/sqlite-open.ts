@@ -5,6 +5,7 @@ import { CliError, ExitCode, systemFailure } from '../../errors.js';
 import type { LogTableName } from '../log-table.js';
 import { missingCoreColumns, type DetectedSchema } from '../schema.js';
 import { registerPercentile } from './percentile-function.js';
+import { sqliteNativeBinding } from '../../util/sqlite-binding.js';
 
 export interface OpenedSqlite {
   db: Database.Database;
@@ -27,7 +28,7 @@ export function openSqliteLogDb(path: string, table: LogTableName): OpenedSqlite
   if (!st.isFile()) throw new CliError('open the log DB', `${path} is not a file`, { exitCode: ExitCode.noInput });
   let db: Database.Database;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = new Database(path, { readonly: true, fileMustExist: true, nativeBinding: sqliteNativeBinding() });
     // The gateway holds the write lock in bursts; wait rather than fail.
     db.pragma('busy_timeout = 10000');
     db.pragma('query_only = 1');
