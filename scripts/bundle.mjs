@@ -31,7 +31,8 @@ const bundle = await rolldown({
   logLevel: 'warn',
 });
 await bundle.write({ dir: out, format: 'esm', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js', sourcemap: true,
-  // Minified, names kept (stack traces and `.name` read as in the source): V8 parses a third less text at start-up.
-  minify: { compress: { keepNames: { function: true, class: true } }, mangle: { keepNames: { function: true, class: true } } },
+  // Without comments and whitespace, names and code as written: less text for V8 to parse at every start (a full
+  // minification raised the large exports' peak RSS; see the README's Decisions).
+  minify: { compress: false, mangle: false },
 });
 await bundle.close();
