@@ -89,7 +89,7 @@ describe('report numbers equal stats --json', () => {
 
 describe('the report in a headless browser', () => {
   it('opens from disk with no console error and no network request; charts, totals and screenshots', async () => {
-    expect(existsSync(CHROMIUM)).toBe(true);
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)`).toBe(true);
     const file = join(dir, 'report.html');
     for (const width of [1280, 390]) {
       const context = await chromium.launchPersistentContext(join(dir, `chromium-profile-${width}`), {
